@@ -1,0 +1,39 @@
+# Two commands: `make run` (set up, then the default experiment) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= all
+# torch and torchvision are pinned to releases that pip can take from a local wheel cache
+# where one exists; any machine with network access gets the same releases from PyPI.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: run test lint format benchmark clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH_PINS)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(VENV): $(VENV)/.installed
+
+run: $(VENV)
+	$(BIN)/snakemake --profile profiles/default --cores $(CORES)
+
+test: $(VENV)
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakemake --lint
+
+format: $(VENV)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+benchmark: $(VENV)
+	$(BIN)/python benchmarks/backbone.py
+
+clean:
+	rm -rf results logs benchmarks/rules .snakemake

@@ -1,0 +1,95 @@
+"""Benchmark of the backbone: the default experiment from an empty results folder.
+
+Runs `snakemake` on the default config in a scratch working directory (your own results/
+are not touched) and prints: wall time of the full run, wall time of the no-op rerun, the
+number of jobs, and attribution throughput per method (images/s, from the job logs), each
+against its target as a ratio (below 1 is within target).
+
+Usage: python benchmarks/backbone.py [--config config.yaml] [--cores N] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FULL_RUN_TARGET_S = 300.0
+NOOP_TARGET_S = 5.0
+THROUGHPUT = re.compile(r": (\w+) on (\w+) split: (\d+) images in ([\d.]+)s")
+
+
+def snakemake(workdir: Path, config: Path, cores: str) -> tuple[float, str]:
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        "--cores",
+        cores,
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"snakemake failed:\n{done.stderr[-4000:]}")
+    return seconds, done.stderr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
+    parser.add_argument("--cores", default="all")
+    parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    args = parser.parse_args()
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="saliencybench-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        full, log = snakemake(workdir, args.config.resolve(), args.cores)
+        noop, noop_log = snakemake(workdir, args.config.resolve(), args.cores)
+        jobs = re.findall(r"(\d+) of (\d+) steps \(100%\) done", log)
+        total_jobs = int(jobs[-1][1]) if jobs else -1
+        print(
+            f"full run          {full:8.1f} s   ratio to {FULL_RUN_TARGET_S:.0f} s target: "
+            f"{full / FULL_RUN_TARGET_S:.2f}"
+        )
+        print(
+            f"no-op rerun       {noop:8.1f} s   ratio to {NOOP_TARGET_S:.0f} s target: "
+            f"{noop / NOOP_TARGET_S:.2f}"
+        )
+        print(f"jobs              {total_jobs:8d}")
+        assert "Nothing to be done" in noop_log, "the rerun was not a no-op"
+        throughput: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for path in sorted((workdir / "logs" / "attribute").rglob("*.log")):
+            for method, _split, images, seconds in THROUGHPUT.findall(path.read_text()):
+                throughput[method].append((int(images), float(seconds)))
+        if throughput:
+            slowest = max(sum(s for _, s in v) / sum(n for n, _ in v) for v in throughput.values())
+            print("attribution throughput (all datasets and splits of the config):")
+            for method, runs in sorted(throughput.items()):
+                images = sum(n for n, _ in runs)
+                seconds = sum(s for _, s in runs)
+                per_image = seconds / images
+                print(
+                    f"  {method:22s} {images / seconds:10.1f} images/s   "
+                    f"ratio to slowest: {per_image / slowest:.3f}"
+                )
+    finally:
+        if args.keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+rule prepare_data:
+    output:
+        store=directory(paths.data_store()),
+    params:
+        entry=dataset_entry,
+        seed=config["seed"],
+    log:
+        paths.log_file("prepare_data", "{dataset}"),
+    benchmark:
+        paths.benchmark_file("prepare_data", "{dataset}")
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/prepare_data.py"

@@ -1,0 +1,145 @@
+"""Config validation: JSON Schema with defaults, then checks across sections.
+
+Runs when the Snakefile is parsed, before any job, so it must stay light: no torch import.
+Every error is one line that names the config key and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from jsonschema import validators
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """An invalid config; the message is one line naming the key."""
+
+
+def _with_defaults(validator_class):
+    """A validator that fills ``default`` values while it validates (jsonschema FAQ recipe)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if isinstance(subschema, dict) and "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def load_schema(path: str | Path | None = None) -> dict[str, Any]:
+    with open(path or SCHEMA_PATH) as handle:
+        return yaml.safe_load(handle)
+
+
+def _key(path: Iterator[Any]) -> str:
+    parts = [str(part) for part in path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One line for a schema error, preferring the deepest, most specific cause."""
+    if error.context:
+        error = max(error.context, key=lambda e: len(e.absolute_path))
+    key = _key(error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        where = f"'{key}'" if error.absolute_path else "the top level"
+        return f"config key '{key + '.' if error.absolute_path else ''}{extra[0]}' is unknown in {where}; expected one of: {allowed}"  # noqa: E501
+    if error.validator == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)
+        return f"config key '{key}': {error.instance!r} is not one of: {allowed}"
+    if error.validator == "required":
+        return f"config key '{key}': {error.message}"
+    return f"config key '{key}': {error.message}"
+
+
+def _prefill_names(config: dict[str, Any]) -> None:
+    """Entries keyed by name default their registry name to the key (``method``, ...)."""
+    for section, field in (("methods", "method"), ("models", "architecture")):
+        entries = config.get(section)
+        if isinstance(entries, dict):
+            for name, entry in list(entries.items()):
+                if entry is None:
+                    entries[name] = entry = {}
+                if isinstance(entry, dict):
+                    entry.setdefault(field, name)
+    datasets = config.get("datasets")
+    if isinstance(datasets, dict):
+        for name, entry in list(datasets.items()):
+            if entry is None:
+                datasets[name] = entry = {}
+            if isinstance(entry, dict):
+                entry.setdefault("source", name)
+    recipes = config.get("recipes")
+    if isinstance(recipes, dict):
+        for name, entry in list(recipes.items()):
+            if entry is None:
+                recipes[name] = {}
+
+
+def validate(config: dict[str, Any], schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Validate ``config`` in place, fill defaults, and return it.
+
+    Raises:
+        ConfigError: one line naming the offending key and what was expected.
+    """
+    if not isinstance(config, dict):
+        raise ConfigError("the config must be a mapping of keys to values")
+    _prefill_names(config)
+    validator = _Validator(schema or load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        raise ConfigError(_describe(errors[0]))
+    _check_cross_references(config)
+    _check_dataset_sources(config)
+    return config
+
+
+def _check_cross_references(config: dict[str, Any]) -> None:
+    sections = {"dataset": "datasets", "model": "models", "recipes": "recipes", "methods": "methods"}
+    for index, experiment in enumerate(config["experiments"]):
+        for field, section in sections.items():
+            wanted = experiment.get(field)
+            if wanted is None or wanted == "all":
+                continue
+            for name in [wanted] if isinstance(wanted, str) else wanted:
+                if name not in config[section]:
+                    raise ConfigError(
+                        f"config key 'experiments.{index}.{field}': {name!r} is not defined in "
+                        f"'{section}'; defined: {', '.join(sorted(config[section])) or '(none)'}"
+                    )
+
+
+def _check_dataset_sources(config: dict[str, Any]) -> None:
+    from saliencybench.data import DatasetError, check_source
+
+    for name, entry in config["datasets"].items():
+        try:
+            check_source(entry["source"], dict(entry.get("options", {})))
+        except DatasetError as error:
+            raise ConfigError(f"config key 'datasets.{name}': {error}") from None
+
+
+def experiment_methods(config: Mapping[str, Any], experiment: Mapping[str, Any]) -> list[str]:
+    """The method names an experiment uses (``all`` = every configured method)."""
+    methods = experiment.get("methods", "all")
+    return sorted(config["methods"]) if methods == "all" else list(methods)
+
+
+def method_params(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of a ``methods`` entry, without the keys the workflow itself reads."""
+    return {k: v for k, v in entry.items() if k not in ("method", "reduction", "store_raw")}

@@ -1,0 +1,39 @@
+"""Logging for workflow jobs: everything a job prints goes to its Snakemake log file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def job_log(path: str | os.PathLike[str] | None, threads: int | None = None) -> Iterator[None]:
+    """Send logging, stderr (tqdm progress bars) and stdout of a job to ``path``.
+
+    Args:
+        path: the job's log file; None logs to stderr only.
+        threads: intra-op threads for torch, as Snakemake granted them to the job.
+    """
+    if threads:
+        # Read by torch when it is first imported, which the stages do lazily after this.
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    handle = open(path, "w", buffering=1) if path else None  # noqa: SIM115
+    stream = handle or sys.stderr
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
+            yield
+    except Exception:
+        logging.getLogger("saliencybench").exception("job failed")
+        raise
+    finally:
+        root.removeHandler(handler)
+        if handle:
+            handle.close()

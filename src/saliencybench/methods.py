@@ -1,0 +1,1042 @@
+"""Attribution methods chosen by name, built on Captum, and their reductions to 2-D maps.
+
+Every method is a :class:`Method` subclass registered in :data:`METHODS` under its config name.
+It declares its metadata at class level (``gradient_based``, ``channelwise``, ``deterministic``,
+``default_reduction``) and its parameters with defaults (``defaults``) and validators
+(``checks``), so :func:`check_method` can validate a config entry before any job runs.
+:func:`attribute_dataset` runs a method over a whole image tensor in seeded batches and reduces
+the raw attributions to pixel maps with a reduction from :data:`REDUCTIONS`
+(Brocki & Chung 2023, Sec. 3).
+
+Images live in the normalized space the models were trained in (per-channel z-score), so a
+constant ``baseline`` of 0.0 is the training mean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import sys
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from captum.attr import (
+    Deconvolution,
+    DeepLift,
+    GuidedBackprop,
+    GuidedGradCam,
+    InputXGradient,
+    IntegratedGradients,
+    KernelShap,
+    LayerAttribution,
+    LayerGradCam,
+    Lime,
+    NoiseTunnel,
+    Occlusion,
+    Saliency,
+)
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from saliencybench.registry import Registry, UnknownNameError
+
+__all__ = [
+    "METHODS",
+    "REDUCTIONS",
+    "AttributionContext",
+    "Method",
+    "MethodError",
+    "attribute_dataset",
+    "batch_seed",
+    "check_method",
+    "find_last_conv",
+    "grid_segments",
+    "slic_segments",
+]
+
+
+class MethodError(ValueError):
+    """An invalid method, parameter, reduction or input; the message names the culprit."""
+
+
+@dataclass(frozen=True)
+class AttributionContext:
+    """What a method may know about the job besides the model and the batch.
+
+    Args:
+        seed: base seed of the job (non-negative); each batch derives its own seed from it.
+        input_range: (min, max) of the normalized inputs over the dataset; SmoothGrad's noise
+            standard deviation is ``noise_level * (max - min)``.
+    """
+
+    seed: int
+    input_range: tuple[float, float]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+            raise MethodError(f"context seed must be an integer, got {self.seed!r}")
+        if self.seed < 0:
+            raise MethodError(f"context seed must be >= 0, got {self.seed}")
+        lo, hi = self.input_range
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise MethodError(f"context input_range must be finite (min, max), got {(lo, hi)}")
+
+
+def batch_seed(seed: int, start: int) -> int:
+    """The seed of the batch that starts at image index ``start`` of a job seeded ``seed``.
+
+    Mixed through NumPy's SeedSequence rather than ``seed + start``: with a plain sum, job seed
+    s at index k and job seed s + k at index 0 would draw the same noise.
+    """
+    return int(np.random.SeedSequence([seed, start]).generate_state(1)[0])
+
+
+# ----------------------------------------------------------------------------- parameters
+
+# A checker returns the normalized value or raises ValueError with the reason ("must be ...").
+Checker = Callable[[Any], Any]
+
+
+def _integer(minimum: int = 1, optional: bool = False) -> Checker:
+    def check(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        # bool is an int subclass; `true` in a YAML config is a mistake here, not 1
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+            null = "null or " if optional else ""
+            raise ValueError(f"must be {null}an integer >= {minimum}, got {value!r}")
+        return int(value)
+
+    return check
+
+
+def _real(minimum: float | None = None, positive: bool = False) -> Checker:
+    def check(value: Any) -> Any:
+        ok = (
+            not isinstance(value, bool)
+            and isinstance(value, numbers.Real)
+            and math.isfinite(value)
+            and (minimum is None or value >= minimum)
+            and (not positive or value > 0)
+        )
+        if not ok:
+            bound = " > 0" if positive else (f" >= {minimum}" if minimum is not None else "")
+            raise ValueError(f"must be a finite number{bound}, got {value!r}")
+        return float(value)
+
+    return check
+
+
+def _boolean(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
+def _choice(*options: str) -> Checker:
+    def check(value: Any) -> Any:
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(map(repr, options))}, got {value!r}")
+        return value
+
+    return check
+
+
+def _module_name(value: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f'must be "auto" or a dotted module name, got {value!r}')
+    return value
+
+
+_INTERPOLATE_MODES = ("nearest", "bilinear", "bicubic", "area")
+
+
+# ----------------------------------------------------------------------------- reductions
+
+REDUCTIONS: Registry[Callable[[Tensor, Tensor], Tensor]] = Registry("reduction")
+"""Reductions ``(raw (N,C',H,W), inputs (N,C,H,W)) -> maps (N,H,W)``, chosen by name."""
+
+
+def _reduction(name: str, needs_channels: bool = False) -> Callable[[Callable], Callable]:
+    """Register a reduction; ``needs_channels`` marks those that multiply by the input."""
+
+    def add(fn: Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor, Tensor], Tensor]:
+        fn.needs_channels = needs_channels  # type: ignore[attr-defined]
+        return REDUCTIONS.register(name)(fn)
+
+    return add
+
+
+def _times_input(raw: Tensor, inputs: Tensor) -> Tensor:
+    if raw.shape != inputs.shape:
+        raise MethodError(
+            "input_* reductions need raw attributions shaped like the inputs "
+            f"{tuple(inputs.shape)}, got {tuple(raw.shape)} (channel-less methods cannot be "
+            "multiplied by the input)"
+        )
+    return raw * inputs
+
+
+@_reduction("abs")
+def reduce_abs(raw: Tensor, inputs: Tensor) -> Tensor:
+    """Unsigned map: sum over channels of |a|."""
+    return raw.abs().sum(dim=1)
+
+
+@_reduction("sum")
+def reduce_sum(raw: Tensor, inputs: Tensor) -> Tensor:
+    """Signed map: sum over channels of a."""
+    return raw.sum(dim=1)
+
+
+@_reduction("input_sum", needs_channels=True)
+def reduce_input_sum(raw: Tensor, inputs: Tensor) -> Tensor:
+    """Signed "prime" map (VG'_sum): sum over channels of x * a."""
+    return _times_input(raw, inputs).sum(dim=1)
+
+
+@_reduction("input_abs", needs_channels=True)
+def reduce_input_abs(raw: Tensor, inputs: Tensor) -> Tensor:
+    """Unsigned "prime" map (VG'_abs): sum over channels of |x * a|."""
+    return _times_input(raw, inputs).abs().sum(dim=1)
+
+
+# ----------------------------------------------------------------------------- base class
+
+
+class Method(ABC):
+    """One attribution method. Subclasses declare class-level metadata, like Quantus metrics.
+
+    Class attributes:
+        name: registry name used in configs.
+        gradient_based: raw-gradient-type map (the "prime" reductions multiply it by the input).
+        channelwise: raw attributions are (N,C,H,W) and may differ per channel; False for
+            channel-less methods returning (N,1,H,W), which refuse the input_* reductions.
+        deterministic: the result does not depend on the batch seed.
+        default_reduction: reduction used when the config names none.
+        defaults: every parameter with its default.
+        checks: a validator per parameter (normalizes the value or raises ValueError).
+
+    Args:
+        model: classifier returning logits (N,K) for normalized inputs (N,C,H,W).
+        context: job seed and input range.
+        **params: method parameters; missing ones take ``defaults``.
+    """
+
+    name: ClassVar[str]
+    gradient_based: ClassVar[bool] = False
+    channelwise: ClassVar[bool] = True
+    deterministic: ClassVar[bool] = True
+    default_reduction: ClassVar[str] = "sum"
+    defaults: ClassVar[dict[str, Any]] = {}
+    checks: ClassVar[dict[str, Checker]] = {}
+
+    def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
+        self.model = model
+        self.context = context
+        self.params = self.validate_params(params)
+
+    @classmethod
+    def validate_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Check parameter names and values; return all parameters with defaults filled in."""
+        unknown = sorted(set(params) - set(cls.defaults))
+        if unknown:
+            valid = ", ".join(cls.defaults) or "none"
+            raise MethodError(
+                f"{cls.name}: unknown parameter {unknown[0]!r}; valid parameters: {valid}"
+            )
+        merged = {**cls.defaults, **params}
+        for key, value in params.items():
+            try:
+                merged[key] = cls.checks[key](value)
+            except ValueError as err:
+                raise MethodError(f"{cls.name}: parameter {key!r} {err}") from None
+        cls._check_combination(merged)
+        return merged
+
+    @classmethod  # noqa: B027 (an optional hook, empty on purpose)
+    def _check_combination(cls, params: dict[str, Any]) -> None:
+        """Constraints between parameters; raise MethodError."""
+
+    @classmethod
+    def check_reduction(cls, reduction: str) -> None:
+        """Raise MethodError if ``reduction`` is unknown or does not apply to this method."""
+        try:
+            fn = REDUCTIONS.get(reduction)
+        except UnknownNameError as err:
+            raise MethodError(f"{cls.name}: {err}") from None
+        if getattr(fn, "needs_channels", False) and not cls.channelwise:
+            raise MethodError(
+                f"{cls.name}: reduction {reduction!r} multiplies by the input per channel, but "
+                f"{cls.name} attributions are channel-less; use 'sum' or 'abs'"
+            )
+
+    @abstractmethod
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        """Raw attributions of one batch.
+
+        Args:
+            inputs: normalized images (N,C,H,W) on the model's device.
+            target: class indices (N,), long, same device.
+            batch_seed: seeds all randomness of this call.
+
+        Returns:
+            float32 tensor (N,C,H,W), or (N,1,H,W) for channel-less methods, on the inputs'
+            device.
+        """
+
+
+def _register(cls: type[Method]) -> type[Method]:
+    """Class decorator: register under ``cls.name`` after checking the declared metadata."""
+    assert set(cls.checks) == set(cls.defaults), f"{cls.name}: checks and defaults differ"
+    for key, value in cls.defaults.items():
+        assert cls.checks[key](value) == value, f"{cls.name}: default {key}={value!r} is invalid"
+    cls.check_reduction(cls.default_reduction)
+    return METHODS.register(cls.name)(cls)
+
+
+METHODS: Registry[type[Method]] = Registry("attribution method")
+"""Attribution methods by config name."""
+
+
+def _grad_input(inputs: Tensor) -> Tensor:
+    # A detached leaf that requires grad: captum would otherwise set requires_grad on the
+    # caller's tensor (and warn about it).
+    return inputs.detach().requires_grad_(True)
+
+
+def _out(attr: Tensor) -> Tensor:
+    return attr.detach().to(torch.float32)
+
+
+@contextlib.contextmanager
+def _quiet(*messages: str) -> Iterator[None]:
+    """Silence captum's per-call warnings that say nothing about this project's use."""
+    with warnings.catch_warnings():
+        for message in messages:
+            warnings.filterwarnings("ignore", message=message)
+        yield
+
+
+_HOOK_WARNING = "Setting forward, backward hooks"  # DeepLift
+_RELU_HOOK_WARNING = "Setting backward hooks on ReLU"  # GuidedBackprop, Deconvolution
+_MULTI_INPUT_WARNING = "You are providing multiple inputs for Lime"
+
+
+def _seed_global(seed: int) -> None:
+    # Captum draws noise and samples from the global RNG; torch.manual_seed seeds CUDA too.
+    torch.manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------- model-free
+
+
+@_register
+class RandomMethod(Method):
+    """``random``: i.i.d. uniform [0, 1) scores per pixel, seeded; the control of every table.
+
+    No parameters. Channel-less. Drawn on the CPU so that the numbers do not depend on the
+    device.
+    """
+
+    name = "random"
+    channelwise = False
+    deterministic = False
+
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        n, _, h, w = inputs.shape
+        gen = torch.Generator().manual_seed(batch_seed)
+        return torch.rand((n, 1, h, w), generator=gen).to(inputs.device)
+
+
+@_register
+class SobelMethod(Method):
+    """``sobel``: Sobel edge magnitude of each channel of the image (model-free baseline).
+
+    No parameters. Equals ``skimage.filters.sobel`` per channel:
+    sqrt((g_x^2 + g_y^2) / 2) with kernels [1, 0, -1] x [1, 2, 1] / 4 and 'reflect' borders
+    (replicate padding is the same for a 1-pixel pad).
+    """
+
+    name = "sobel"
+
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        n, c, h, w = inputs.shape
+        x = inputs.detach().to(torch.float32).reshape(n * c, 1, h, w)
+        smooth = torch.tensor([1.0, 2.0, 1.0], device=x.device) / 4
+        edge = torch.tensor([1.0, 0.0, -1.0], device=x.device)
+        along_w = smooth[:, None] * edge[None, :]
+        kernels = torch.stack([along_w, along_w.T])[:, None]  # (2,1,3,3): d/dW and d/dH
+        grads = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernels)
+        magnitude = torch.sqrt(grads.square().sum(dim=1) / 2)
+        return magnitude.reshape(n, c, h, w)
+
+
+# ----------------------------------------------------------------------------- gradients
+
+
+@_register
+class SaliencyMethod(Method):
+    """``saliency`` (vanilla gradient): d f_c / d x, signed (captum ``Saliency(abs=False)``).
+
+    No parameters.
+    """
+
+    name = "saliency"
+    gradient_based = True
+    default_reduction = "abs"
+
+    def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
+        super().__init__(model, context, **params)
+        self._captum = Saliency(model)
+
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        return _out(self._captum.attribute(_grad_input(inputs), target=target, abs=False))
+
+
+@_register
+class InputXGradientMethod(Method):
+    """``input_x_gradient``: x * d f_c / d x (captum ``InputXGradient``). No parameters."""
+
+    name = "input_x_gradient"
+
+    def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
+        super().__init__(model, context, **params)
+        self._captum = InputXGradient(model)
+
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        return _out(self._captum.attribute(_grad_input(inputs), target=target))
+
+
+@_register
+class IntegratedGradientsMethod(Method):
+    """``integrated_gradients`` (captum ``IntegratedGradients``).
+
+    Parameters:
+        n_steps (50): integration steps (FPA paper: 200).
+        method ("gausslegendre"): captum's quadrature rule, its default; one of
+            "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
+            "riemann_middle".
+        baseline (0.0): constant baseline x0 in the normalized space (0 = training mean).
+        internal_batch_size (null): rows (steps x images) per forward pass; null = all
+            ``n_steps x batch`` at once (captum raises values below the batch size to it).
+
+    Captum's "riemann_trapezoid" weights sum to (n_steps - 1) / n_steps; the result is
+    rescaled so that the rule integrates constants exactly, like the others.
+    """
+
+    name = "integrated_gradients"
+    defaults = {
+        "n_steps": 50,
+        "method": "gausslegendre",
+        "baseline": 0.0,
+        "internal_batch_size": None,
+    }
+    checks = {
+        "n_steps": _integer(1),
+        "method": _choice(
+            "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"
+        ),
+        "baseline": _real(),
+        "internal_batch_size": _integer(1, optional=True),
+    }
+
+    @classmethod
+    def _check_combination(cls, params: dict[str, Any]) -> None:
+        if params["method"].startswith("riemann") and params["n_steps"] < 2:
+            raise MethodError(f"{cls.name}: parameter 'n_steps' must be >= 2 for Riemann rules")
+
+    def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
+        super().__init__(model, context, **params)
+        self._captum = IntegratedGradients(model)
+
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        p = self.params
+        attr = self._captum.attribute(
+            _grad_input(inputs),
+            baselines=p["baseline"],
+            target=target,
+            n_steps=p["n_steps"],
+            method=p["method"],
+            internal_batch_size=p["internal_batch_size"],
+        )
+        if p["method"] == "riemann_trapezoid":  # captum's step sizes are 1/n, not 1/(n - 1)
+            attr = attr * (p["n_steps"] / (p["n_steps"] - 1))
+        return _out(attr)
+
+
+class _NoiseTunnelMethod(Method):
+    """Saliency averaged over noisy copies (captum ``NoiseTunnel(Saliency(abs=False))``).
+
+    Parameters:
+        nt_samples (15): noisy copies per image.
+        noise_level (0.15): noise standard deviation as a share of the dataset's input range,
+            sigma = noise_level * (max - min).
+        nt_samples_batch_size (null): noisy copies per image and forward pass; null = all.
+    """
+
+    nt_type: ClassVar[str]
+    gradient_based = True
+    deterministic = False
+    defaults = {"nt_samples": 15, "noise_level": 0.15, "nt_samples_batch_size": None}
+    checks = {
+        "nt_samples": _integer(1),
+        "noise_level": _real(minimum=0.0),
+        "nt_samples_batch_size": _integer(1, optional=True),
+    }
+
+    def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
+        super().__init__(model, context, **params)
+        self._captum = NoiseTunnel(Saliency(model))
+        lo, hi = context.input_range
+        self.stdev = float(self.params["noise_level"] * (hi - lo))
+
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        p = self.params
+        _seed_global(batch_seed)  # NoiseTunnel draws its noise with torch.normal
+        attr = self._captum.attribute(
+            inputs.detach(),
+            nt_type=self.nt_type,
+            nt_samples=p["nt_samples"],
+            nt_samples_batch_size=p["nt_samples_batch_size"],
+            stdevs=self.stdev,
+            target=target,
+            abs=False,
+        )
+        return _out(attr)
+
+
+@_register
+class SmoothGradMethod(_NoiseTunnelMethod):
+    __doc__ = "``smoothgrad``: mean gradient over noisy copies.\n\n" + _NoiseTunnelMethod.__doc__
+    name = "smoothgrad"
+    nt_type = "smoothgrad"
+    default_reduction = "abs"
+
+
+@_register
+class SmoothGradSqMethod(_NoiseTunnelMethod):
+    __doc__ = "``smoothgrad_sq``: mean squared gradient.\n\n" + _NoiseTunnelMethod.__doc__
+    name = "smoothgrad_sq"
+    nt_type = "smoothgrad_sq"
+    default_reduction = "sum"
+
+
+@_register
+class VarGradMethod(_NoiseTunnelMethod):
+    __doc__ = "``vargrad``: variance of the gradient.\n\n" + _NoiseTunnelMethod.__doc__
+    name = "vargrad"
+    nt_type = "vargrad"
+    default_reduction = "sum"
+
+
+@_register
+class GuidedBackpropMethod(Method):
+    """``guided_backprop`` (captum ``GuidedBackprop``); needs distinct nn.ReLU modules.
+
+    No parameters.
+    """
+
+    name = "guided_backprop"
+    gradient_based = True
+    default_reduction = "abs"
+
+    def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
+        super().__init__(model, context, **params)
+        self._captum = GuidedBackprop(model)
+
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        with _quiet(_RELU_HOOK_WARNING):
+            return _out(self._captum.attribute(_grad_input(inputs), target=target))
+
+
+@_register
+class DeconvolutionMethod(Method):
+    """``deconvolution`` (captum ``Deconvolution``); needs distinct nn.ReLU modules.
+
+    No parameters.
+    """
+
+    name = "deconvolution"
+    gradient_based = True
+    default_reduction = "abs"
+
+    def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
+        super().__init__(model, context, **params)
+        self._captum = Deconvolution(model)
+
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        with _quiet(_RELU_HOOK_WARNING):
+            return _out(self._captum.attribute(_grad_input(inputs), target=target))
+
+
+@_register
+class DeepLiftMethod(Method):
+    """``deeplift`` (captum ``DeepLift``, rescale rule); needs distinct nn.ReLU modules.
+
+    Parameters:
+        baseline (0.0): constant reference in the normalized space (0 = training mean).
+    """
+
+    name = "deeplift"
+    defaults = {"baseline": 0.0}
+    checks = {"baseline": _real()}
+
+    def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
+        super().__init__(model, context, **params)
+        self._captum = DeepLift(model)
+
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        with _quiet(_HOOK_WARNING):
+            attr = self._captum.attribute(
+                _grad_input(inputs), baselines=self.params["baseline"], target=target
+            )
+        return _out(attr)
+
+
+# ----------------------------------------------------------------------------- Grad-CAM
+
+
+def find_last_conv(model: nn.Module, example: Tensor) -> str:
+    """Name of the ``nn.Conv2d`` module that runs last in a forward pass of ``example``.
+
+    Forward order rather than registration order: a model may define its modules in a
+    different order than it calls them.
+    """
+    names = {module: name for name, module in model.named_modules()}
+    called: list[nn.Module] = []
+    handles = [
+        module.register_forward_hook(lambda mod, inp, out: called.append(mod))
+        for module in model.modules()
+        if isinstance(module, nn.Conv2d)
+    ]
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not called:
+        raise MethodError("layer 'auto': the model runs no nn.Conv2d module")
+    return names[called[-1]]
+
+
+class _LayerMethod(Method):
+    """Methods on one convolutional layer, ``layer`` = "auto" or a dotted module name."""
+
+    def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
+        super().__init__(model, context, **params)
+        self.layer_name: str | None = None
+        self._captum: Any = None
+        if self.params["layer"] != "auto":
+            self._set_layer(self.params["layer"])
+
+    def _set_layer(self, name: str) -> None:
+        try:
+            layer = self.model.get_submodule(name)
+        except AttributeError:
+            convs = [n for n, m in self.model.named_modules() if isinstance(m, nn.Conv2d)]
+            raise MethodError(
+                f"{self.name}: parameter 'layer' {name!r} is not a module of the model; "
+                f"its conv layers: {', '.join(convs) or 'none'}"
+            ) from None
+        self.layer_name = name
+        self._captum = self._make_captum(layer)
+
+    def _make_captum(self, layer: nn.Module) -> Any:
+        raise NotImplementedError
+
+    def _layer_captum(self, inputs: Tensor) -> Any:
+        if self._captum is None:  # "auto": resolved on the first batch, then kept
+            self._set_layer(find_last_conv(self.model, inputs[:1].detach()))
+        return self._captum
+
+
+@_register
+class GradCamMethod(_LayerMethod):
+    """``gradcam`` (captum ``LayerGradCam``), upsampled to the input size. Channel-less.
+
+    Parameters:
+        layer ("auto"): "auto" = the last nn.Conv2d run in the forward pass, or a dotted
+            module name.
+        relu_attributions (true): ReLU on the map, as Selvaraju et al.
+        interpolate_mode ("bilinear"): upsampling mode of ``LayerAttribution.interpolate``.
+    """
+
+    name = "gradcam"
+    channelwise = False
+    defaults = {"layer": "auto", "relu_attributions": True, "interpolate_mode": "bilinear"}
+    checks = {
+        "layer": _module_name,
+        "relu_attributions": _boolean,
+        "interpolate_mode": _choice(*_INTERPOLATE_MODES),
+    }
+
+    def _make_captum(self, layer: nn.Module) -> Any:
+        return LayerGradCam(self.model, layer)
+
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        cam = self._layer_captum(inputs).attribute(
+            _grad_input(inputs),
+            target=target,
+            relu_attributions=self.params["relu_attributions"],
+            attr_dim_summation=True,
+        )
+        cam = LayerAttribution.interpolate(
+            cam, tuple(inputs.shape[-2:]), interpolate_mode=self.params["interpolate_mode"]
+        )
+        return _out(cam)
+
+
+@_register
+class GuidedGradCamMethod(_LayerMethod):
+    """``guided_gradcam`` (captum ``GuidedGradCam``): guided backprop x upsampled Grad-CAM.
+
+    Parameters:
+        layer ("auto"): as for ``gradcam``.
+        interpolate_mode ("bilinear"): Grad-CAM upsampling mode (captum's own default is
+            "nearest"; bilinear matches ``gradcam``).
+    """
+
+    name = "guided_gradcam"
+    gradient_based = True
+    default_reduction = "abs"
+    defaults = {"layer": "auto", "interpolate_mode": "bilinear"}
+    checks = {"layer": _module_name, "interpolate_mode": _choice(*_INTERPOLATE_MODES)}
+
+    def _make_captum(self, layer: nn.Module) -> Any:
+        return GuidedGradCam(self.model, layer)
+
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        with _quiet(_RELU_HOOK_WARNING):
+            attr = self._layer_captum(inputs).attribute(
+                _grad_input(inputs),
+                target=target,
+                interpolate_mode=self.params["interpolate_mode"],
+            )
+        return _out(attr)
+
+
+# ----------------------------------------------------------------------------- perturbation
+
+
+@_register
+class OcclusionMethod(Method):
+    """``occlusion`` (captum ``Occlusion``): a square window over all channels set to a baseline.
+
+    The window covers every channel, so the attribution of a pixel is the same in all
+    channels: returned channel-less (N,1,H,W). Captum clips the last window at the border,
+    so every pixel is covered and overlapping windows are averaged.
+
+    Parameters:
+        window_size (null): side in pixels; null = max(2, round(0.1 x min(H, W))) (hermitry
+            paper: 22 on 224 px).
+        stride (null): null = max(1, window_size // 2) (hermitry paper: 11); at most
+            window_size.
+        baseline (0.0): fill value in the normalized space (0 = training mean).
+        perturbations_per_eval (64): windows per forward pass; a forward pass holds
+            perturbations_per_eval x batch images.
+    """
+
+    name = "occlusion"
+    channelwise = False
+    defaults = {"window_size": None, "stride": None, "baseline": 0.0, "perturbations_per_eval": 64}
+    checks = {
+        "window_size": _integer(1, optional=True),
+        "stride": _integer(1, optional=True),
+        "baseline": _real(),
+        "perturbations_per_eval": _integer(1),
+    }
+
+    @classmethod
+    def _check_combination(cls, params: dict[str, Any]) -> None:
+        window, stride = params["window_size"], params["stride"]
+        if window is not None and stride is not None and stride > window:
+            raise MethodError(
+                f"{cls.name}: parameter 'stride' {stride} exceeds window_size {window} "
+                "(pixels between windows would get no attribution)"
+            )
+
+    def window(self, height: int, width: int) -> tuple[int, int]:
+        """(window_size, stride) for an image of this size, defaults resolved."""
+        window = self.params["window_size"] or max(2, round(0.1 * min(height, width)))
+        stride = self.params["stride"] or max(1, window // 2)
+        if window > min(height, width):
+            raise MethodError(
+                f"{self.name}: window_size {window} exceeds the image size {height}x{width}"
+            )
+        return window, min(stride, window)
+
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        _, c, h, w = inputs.shape
+        window, stride = self.window(h, w)
+        attr = Occlusion(self.model).attribute(
+            inputs.detach(),
+            sliding_window_shapes=(c, window, window),
+            strides=(1, stride, stride),
+            baselines=self.params["baseline"],
+            target=target,
+            perturbations_per_eval=self.params["perturbations_per_eval"],
+        )
+        return _out(attr[:, :1])
+
+
+def grid_segments(inputs: Tensor, cell_size: int) -> Tensor:
+    """Square cells of ``cell_size`` px numbered row-major: long tensor (N,1,H,W)."""
+    n, _, h, w = inputs.shape
+    rows = torch.arange(h, device=inputs.device) // cell_size
+    cols = torch.arange(w, device=inputs.device) // cell_size
+    labels = rows[:, None] * math.ceil(w / cell_size) + cols[None, :]
+    return labels.expand(n, 1, h, w).contiguous()
+
+
+def slic_segments(inputs: Tensor, n_segments: int, compactness: float) -> Tensor:
+    """SLIC superpixels of each image, labels 0..k-1 per image: long tensor (N,1,H,W).
+
+    SLIC runs on each image min-max scaled to [0, 1] over all its channels, channels last
+    (3-channel images are converted to Lab by skimage). skimage segments one image at a time,
+    hence the loop over images.
+    """
+    from skimage.segmentation import slic
+
+    x = inputs.detach().to(torch.float64)
+    lo = x.amin(dim=(1, 2, 3), keepdim=True)
+    span = (x.amax(dim=(1, 2, 3), keepdim=True) - lo).clamp_min(1e-12)
+    images = ((x - lo) / span).permute(0, 2, 3, 1).cpu().numpy()
+    labels = np.stack(
+        [
+            # relabel to 0..k-1: captum sizes the surrogate by the largest label
+            np.unique(
+                slic(
+                    img,
+                    n_segments=n_segments,
+                    compactness=compactness,
+                    start_label=0,
+                    channel_axis=-1,
+                ),
+                return_inverse=True,
+            )[1].reshape(img.shape[:2])
+            for img in images
+        ]
+    )
+    return torch.from_numpy(labels).to(device=inputs.device, dtype=torch.long)[:, None]
+
+
+class _SurrogateMethod(Method):
+    """Lime / Kernel SHAP over superpixel features, expanded over channels (channel-less).
+
+    Parameters:
+        segmentation ("slic"): "slic" (skimage SLIC on the min-max-scaled image) or "grid"
+            (square cells).
+        n_segments (50), compactness (10.0): SLIC parameters.
+        cell_size (null): grid cell side in px; null = max(1, min(H, W) // 8).
+        n_samples (100): perturbed samples per image (hermitry paper: 100).
+        baseline (0.0): fill value of switched-off features in the normalized space.
+        perturbations_per_eval (50): samples per forward pass.
+
+    Captum fits one surrogate per image and sizes it by the largest superpixel label of the
+    batch; images with fewer SLIC segments get unused features (coefficient ~0, dummy players
+    for Kernel SHAP).
+    """
+
+    channelwise = False
+    deterministic = False
+    default_reduction = "sum"
+    defaults = {
+        "segmentation": "slic",
+        "n_segments": 50,
+        "compactness": 10.0,
+        "cell_size": None,
+        "n_samples": 100,
+        "baseline": 0.0,
+        "perturbations_per_eval": 50,
+    }
+    checks = {
+        "segmentation": _choice("slic", "grid"),
+        "n_segments": _integer(1),
+        "compactness": _real(positive=True),
+        "cell_size": _integer(1, optional=True),
+        "n_samples": _integer(1),
+        "baseline": _real(),
+        "perturbations_per_eval": _integer(1),
+    }
+
+    def feature_mask(self, inputs: Tensor) -> Tensor:
+        """Superpixel labels (N,1,H,W) of the batch, broadcast over channels by captum."""
+        p = self.params
+        if p["segmentation"] == "grid":
+            h, w = inputs.shape[-2:]
+            return grid_segments(inputs, p["cell_size"] or max(1, min(h, w) // 8))
+        return slic_segments(inputs, p["n_segments"], p["compactness"])
+
+    def _make_captum(self) -> Lime:
+        raise NotImplementedError
+
+    def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        p = self.params
+        mask = self.feature_mask(inputs)
+        _seed_global(batch_seed)  # captum samples coalitions with the global RNG
+        with _quiet(_MULTI_INPUT_WARNING):
+            attr = self._make_captum().attribute(
+                inputs.detach(),
+                baselines=p["baseline"],
+                target=target,
+                feature_mask=mask,
+                n_samples=p["n_samples"],
+                perturbations_per_eval=p["perturbations_per_eval"],
+                return_input_shape=True,
+            )
+        # identical across channels (the mask has one channel): keep one
+        return _out(attr[:, :1])
+
+
+@_register
+class LimeMethod(_SurrogateMethod):
+    __doc__ = (
+        "``lime`` (captum ``Lime``), a Lasso surrogate weighted by captum's default kernel\n"
+        "exp(-d^2 / (2 kernel_width^2)), d = cosine distance between the original and the\n"
+        "perturbed image.\n\n"
+        "Extra parameters:\n"
+        "    kernel_width (1.0): captum's default width.\n"
+        "    alpha (0.01): Lasso regularization, captum's default.\n\n" + _SurrogateMethod.__doc__
+    )
+    name = "lime"
+    defaults = {**_SurrogateMethod.defaults, "kernel_width": 1.0, "alpha": 0.01}
+    checks = {
+        **_SurrogateMethod.checks,
+        "kernel_width": _real(positive=True),
+        "alpha": _real(positive=True),
+    }
+
+    def _make_captum(self) -> Lime:
+        from captum._utils.models.linear_model import SkLearnLasso
+        from captum.attr._core.lime import get_exp_kernel_similarity_function
+
+        return Lime(
+            self.model,
+            interpretable_model=SkLearnLasso(alpha=self.params["alpha"]),
+            similarity_func=get_exp_kernel_similarity_function(
+                "cosine", kernel_width=self.params["kernel_width"]
+            ),
+        )
+
+
+@_register
+class KernelShapMethod(_SurrogateMethod):
+    __doc__ = "``kernel_shap`` (captum ``KernelShap``).\n\n" + _SurrogateMethod.__doc__
+    name = "kernel_shap"
+
+    def _make_captum(self) -> Lime:
+        return KernelShap(self.model)
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def _method_class(method: str) -> type[Method]:
+    try:
+        return METHODS.get(method)
+    except UnknownNameError as err:
+        raise MethodError(str(err)) from None
+
+
+def check_method(
+    method: str, params: dict[str, Any] | None = None, reduction: str | None = None
+) -> None:
+    """Validate a method config without a model; raise MethodError naming the problem.
+
+    Args:
+        method: registered method name.
+        params: method parameters (missing ones take their defaults).
+        reduction: reduction name, or None for the method's default.
+    """
+    cls = _method_class(method)
+    if params is not None and not isinstance(params, dict):
+        raise MethodError(f"{method}: parameters must be a mapping, got {params!r}")
+    cls.validate_params(dict(params or {}))
+    cls.check_reduction(cls.default_reduction if reduction is None else reduction)
+
+
+def attribute_dataset(
+    model: nn.Module,
+    images: Tensor,
+    targets: Tensor,
+    method: str,
+    params: dict[str, Any] | None,
+    *,
+    context: AttributionContext,
+    batch_size: int,
+    reduction: str | None = None,
+    keep_raw: bool = False,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Attribution maps of all images, computed in seeded batches.
+
+    Batch seeds come from ``batch_seed(context.seed, start index)``, so deterministic methods
+    give the same maps for any batch size and a fixed seed always gives the same numbers.
+    Parameters are frozen (``requires_grad_(False)``) for the duration and restored after.
+
+    Args:
+        model: classifier in eval mode returning logits.
+        images: normalized images (N,C,H,W) on the model's device.
+        targets: class index per image (N,).
+        method: registered method name; params: its parameters.
+        context: job seed and input range.
+        batch_size: images per call of the method.
+        reduction: reduction name; None = the method's default_reduction.
+        keep_raw: also return the raw attributions.
+        progress: show a tqdm bar on stderr.
+
+    Returns:
+        maps (N,H,W) float32 and, if keep_raw, raw attributions (N,C',H,W) float32
+        (C' = C, or 1 for channel-less methods), else None.
+    """
+    cls = _method_class(method)
+    reduction = cls.default_reduction if reduction is None else reduction
+    cls.check_reduction(reduction)
+    reduce = REDUCTIONS.get(reduction)
+    if images.ndim != 4:
+        raise MethodError(f"images must be (N,C,H,W), got shape {tuple(images.shape)}")
+    n, c, h, w = images.shape
+    if tuple(targets.shape) != (n,):
+        raise MethodError(f"targets must be ({n},), got shape {tuple(targets.shape)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise MethodError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if any(module.training for module in model.modules()):
+        raise MethodError("attribution needs the model in eval mode; call model.eval() first")
+
+    explainer = cls(model, context, **(params or {}))
+    targets = targets.to(device=images.device, dtype=torch.long)
+    maps = np.empty((n, h, w), dtype=np.float32)
+    raw_all = np.empty((n, c if cls.channelwise else 1, h, w), np.float32) if keep_raw else None
+
+    parameters = list(model.parameters())
+    flags = [p.requires_grad for p in parameters]
+    try:
+        # captum differentiates w.r.t. the inputs only; frozen parameters skip weight
+        # gradients and cannot accumulate .grad
+        for p in parameters:
+            p.requires_grad_(False)
+        with tqdm(total=n, desc=method, unit="img", file=sys.stderr, disable=not progress) as bar:
+            for start in range(0, n, batch_size):
+                stop = min(n, start + batch_size)
+                x = images[start:stop]
+                raw = explainer.attribute(x, targets[start:stop], batch_seed(context.seed, start))
+                expected = (stop - start, c if cls.channelwise else 1, h, w)
+                if tuple(raw.shape) != expected:  # a method bug, not a user error
+                    raise RuntimeError(f"{method} returned {tuple(raw.shape)}, not {expected}")
+                maps[start:stop] = reduce(raw, x).detach().cpu().numpy()
+                if raw_all is not None:
+                    raw_all[start:stop] = raw.cpu().numpy()
+                bar.update(stop - start)
+    finally:
+        for p, flag in zip(parameters, flags, strict=True):
+            p.requires_grad_(flag)
+    return maps, raw_all

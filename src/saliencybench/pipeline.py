@@ -1,0 +1,318 @@
+"""The backbone stages, one function each: prepare a dataset, train a model, attribute.
+
+Workflow scripts call exactly one of these; every function checks its inputs before heavy
+work, writes its outputs atomically and logs progress through ``logging``.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from saliencybench import store
+from saliencybench.config import method_params
+
+log = logging.getLogger("saliencybench")
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the packages that decide the numbers, for provenance attributes."""
+    versions = {"python": platform.python_version()}
+    for package in ("saliencybench", "torch", "torchvision", "captum", "numpy", "zarr"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "unknown"
+    return versions
+
+
+# ----------------------------------------------------------------------- prepare_data
+
+
+def prepare_dataset(name: str, entry: dict[str, Any], *, seed: int, output: str | Path) -> str:
+    """Load a dataset source and write its dataset store.
+
+    Args:
+        name: the dataset's name in config.
+        entry: its config entry (``source`` and ``options``).
+        seed: seeds splits and procedural data.
+        output: path of the ``.zarr`` store to write.
+
+    Returns:
+        The content hash of the written store.
+    """
+    from saliencybench.data import channel_stats, load_source
+
+    started = time.perf_counter()
+    arrays = load_source(entry["source"], dict(entry.get("options", {})), seed)
+    mean, std = channel_stats(arrays.train.images)
+    splits = {
+        split: store.DatasetSplit(part.images, part.labels, part.masks)
+        for split, part in (("train", arrays.train), ("test", arrays.test))
+    }
+    digest = store.write_dataset(
+        output,
+        splits,
+        class_names=arrays.class_names,
+        mean=mean,
+        std=std,
+        source=arrays.source,
+        extra_attrs={"name": name, "options": dict(entry.get("options", {})), "seed": seed},
+    )
+    log.info(
+        "dataset %s: %d train / %d test images of shape %s, %d classes, %.1fs",
+        name,
+        len(arrays.train.labels),
+        len(arrays.test.labels),
+        tuple(arrays.train.images.shape[1:]),
+        len(arrays.class_names),
+        time.perf_counter() - started,
+    )
+    return digest
+
+
+# ----------------------------------------------------------------------- train
+
+
+def build_from_sidecar(sidecar: dict[str, Any]):
+    """An untrained model of the architecture a checkpoint sidecar describes."""
+    from saliencybench.models import build_model
+
+    return build_model(
+        sidecar["architecture"],
+        in_channels=sidecar["in_channels"],
+        num_classes=sidecar["num_classes"],
+        image_size=sidecar["image_size"],
+    )
+
+
+def train(
+    data_path: str | Path,
+    *,
+    model_name: str,
+    model_entry: dict[str, Any],
+    recipe_name: str,
+    recipe_entry: dict[str, Any],
+    seed: int,
+    device: str,
+    checkpoint: str | Path,
+    sidecar_path: str | Path,
+) -> dict[str, Any]:
+    """Train one model on a dataset store and write its checkpoint and JSON sidecar.
+
+    Returns:
+        The sidecar: architecture, recipe, seed, accuracies, data hash, history.
+    """
+    import torch
+
+    from saliencybench.models import build_model
+    from saliencybench.training import (
+        Recipe,
+        accuracy,
+        normalize,
+        resolve_device,
+        seed_everything,
+        train_model,
+    )
+
+    recipe = Recipe.from_config(recipe_entry)
+    target_device = resolve_device(device)
+    dataset = store.read_dataset(data_path)
+    train_split, test_split = dataset["train"], dataset["test"]
+    _, channels, height, width = train_split.images.shape
+    seed_everything(seed)
+    model = build_model(
+        model_entry["architecture"],
+        in_channels=channels,
+        num_classes=len(dataset.class_names),
+        image_size=height,
+        weights=model_entry.get("weights"),
+    ).to(target_device)
+    train_x = normalize(train_split.images, dataset.mean, dataset.std, target_device)
+    train_y = torch.as_tensor(train_split.labels, device=target_device)
+    test_x = normalize(test_split.images, dataset.mean, dataset.std, target_device)
+    test_y = torch.as_tensor(test_split.labels, device=target_device)
+    log.info(
+        "training %s (%s) with recipe %s, seed %d, on %s: %d images, %d epochs",
+        model_name,
+        model_entry["architecture"],
+        recipe_name,
+        seed,
+        target_device,
+        len(train_y),
+        recipe.epochs,
+    )
+    started = time.perf_counter()
+    history = train_model(model, train_x, train_y, recipe, seed=seed)
+    sidecar = {
+        "architecture": model_entry["architecture"],
+        "model": model_name,
+        "recipe": recipe_name,
+        "recipe_config": recipe_entry,
+        "seed": seed,
+        "in_channels": channels,
+        "num_classes": len(dataset.class_names),
+        "image_size": height,
+        "image_shape": [channels, height, width],
+        "dataset": str(dataset.attrs.get("name", Path(data_path).stem)),
+        "data_hash": dataset.content_hash,
+        "train_accuracy": accuracy(model, train_x, train_y),
+        "test_accuracy": accuracy(model, test_x, test_y),
+        "history": history,
+        "train_seconds": time.perf_counter() - started,
+        "device": str(target_device),
+        "versions": software_versions(),
+    }
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with store.atomic_path(checkpoint) as tmp:
+        torch.save(state, tmp)
+    sidecar["checkpoint_sha256"] = store.file_hash(checkpoint)
+    store.write_json(sidecar_path, sidecar)
+    log.info(
+        "test accuracy %.4f (train %.4f) after %.1fs",
+        sidecar["test_accuracy"],
+        sidecar["train_accuracy"],
+        sidecar["train_seconds"],
+    )
+    return sidecar
+
+
+def load_trained_model(checkpoint: str | Path, sidecar_path: str | Path, device):
+    """Rebuild a trained model from its checkpoint (``weights_only=True``) and sidecar.
+
+    Returns:
+        ``(model in eval mode on device, sidecar dict)``.
+    """
+    import json
+
+    import torch
+
+    try:
+        sidecar = json.loads(Path(sidecar_path).read_text())
+    except (OSError, ValueError) as error:
+        raise store.StoreError(f"{sidecar_path}: unreadable checkpoint sidecar ({error})") from None
+    expected = sidecar.get("checkpoint_sha256")
+    if not Path(checkpoint).is_file():
+        raise store.StoreError(f"{checkpoint}: checkpoint does not exist")
+    if expected and store.file_hash(checkpoint) != expected:
+        raise store.StoreError(
+            f"{checkpoint}: checksum differs from its sidecar {sidecar_path}; retrain the model"
+        )
+    model = build_from_sidecar(sidecar)
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as error:
+        raise store.StoreError(
+            f"{checkpoint}: unreadable checkpoint ({type(error).__name__}: {error}); "
+            "delete it and rerun"
+        ) from None
+    return model.to(device).eval(), sidecar
+
+
+# ----------------------------------------------------------------------- attribute
+
+
+def attribute(
+    data_path: str | Path,
+    checkpoint: str | Path,
+    sidecar_path: str | Path,
+    *,
+    method_name: str,
+    method_entry: dict[str, Any],
+    target_rule: str,
+    splits: list[str],
+    batch_size: int,
+    seed: int,
+    device: str,
+    output: str | Path,
+) -> None:
+    """Compute attribution maps of one method for the chosen splits and write the store.
+
+    Args:
+        method_name: the method's name in config (the store's file name).
+        method_entry: its config entry: ``method`` (registry name), ``reduction``,
+            ``store_raw`` and the method's parameters.
+        target_rule: ``predicted`` (the model's own class) or ``label``.
+        splits: dataset splits to attribute.
+        seed: base seed; the batch starting at index i uses ``seed + i``.
+    """
+    import torch
+
+    from saliencybench.methods import METHODS, AttributionContext, attribute_dataset, check_method
+    from saliencybench.training import normalize, predict_logits, resolve_device
+
+    registered = method_entry["method"]
+    params = method_params(method_entry)
+    reduction = method_entry.get("reduction") or METHODS.get(registered).default_reduction
+    check_method(registered, {**params, "reduction": reduction})
+    target_device = resolve_device(device)
+    dataset = store.read_dataset(data_path)
+    model, sidecar = load_trained_model(checkpoint, sidecar_path, target_device)
+    if sidecar.get("data_hash") != dataset.content_hash:
+        raise store.StoreError(
+            f"{checkpoint}: trained on data {sidecar.get('data_hash', '?')[:12]}, but "
+            f"{data_path} holds {dataset.content_hash[:12]}; retrain the model"
+        )
+    inputs = {
+        split: normalize(dataset[split].images, dataset.mean, dataset.std, target_device)
+        for split in splits
+    }
+    low = min(float(x.min()) for x in inputs.values())
+    high = max(float(x.max()) for x in inputs.values())
+    context = AttributionContext(seed=seed, input_range=(low, high))
+    results = {}
+    for split in splits:
+        x = inputs[split]
+        started = time.perf_counter()
+        logits = predict_logits(model, x, batch_size)
+        if target_rule == "predicted":
+            targets = logits.argmax(1)
+        else:
+            targets = torch.as_tensor(dataset[split].labels, device=target_device)
+        maps, raw = attribute_dataset(
+            model,
+            x,
+            targets,
+            registered,
+            params,
+            context=context,
+            batch_size=batch_size,
+            reduction=reduction,
+            keep_raw=bool(method_entry.get("store_raw", False)),
+            progress=True,
+        )
+        seconds = time.perf_counter() - started
+        log.info(
+            "%s on %s split: %d images in %.1fs (%.1f images/s)",
+            method_name,
+            split,
+            len(x),
+            seconds,
+            len(x) / max(seconds, 1e-9),
+        )
+        results[split] = store.AttributionSplit(maps, targets.cpu().numpy().astype(np.int64), raw)
+    store.write_attributions(
+        output,
+        results,
+        {
+            "method": registered,
+            "name": method_name,
+            "parameters": params,
+            "reduction": reduction,
+            "target_rule": target_rule,
+            "seed": seed,
+            "checkpoint_sha256": sidecar.get("checkpoint_sha256") or store.file_hash(checkpoint),
+            "data_hash": dataset.content_hash,
+            "model": sidecar.get("model"),
+            "recipe": sidecar.get("recipe"),
+            "model_seed": sidecar.get("seed"),
+            "versions": software_versions(),
+        },
+    )

@@ -1,0 +1,380 @@
+"""Training recipes: SGD with momentum, LR schedules and batched on-device augmentation.
+
+Small datasets live on the device as one tensor and mini-batches are index slices of a
+seeded permutation (no DataLoader), as in Jordan's CIFAR-10 speed runs; augmentations act on
+whole batches on the device.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from saliencybench.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class RecipeError(ValueError):
+    """A recipe or augmentation parameter that is unknown or out of range."""
+
+
+# ----------------------------------------------------------------------- devices, data
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RecipeError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python-visible RNGs and make kernels deterministic where PyTorch can."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+
+
+def normalize(
+    images: np.ndarray | Tensor, mean: list[float], std: list[float], device: torch.device
+) -> Tensor:
+    """uint8 (N, C, H, W) images to float32 z-scores per channel on ``device``."""
+    tensor = torch.as_tensor(images, device=device).float().div_(255.0)
+    mean_t = torch.tensor(mean, device=device, dtype=torch.float32).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, device=device, dtype=torch.float32).view(1, -1, 1, 1)
+    return tensor.sub_(mean_t).div_(std_t)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, inputs: Tensor, batch_size: int = 256) -> Tensor:
+    """Logits of ``model`` for ``inputs`` in eval mode, batched."""
+    was_training = model.training
+    model.eval()
+    outputs = [model(inputs[start : start + batch_size]) for start in range(0, len(inputs), batch_size)]
+    model.train(was_training)
+    return torch.cat(outputs) if outputs else inputs.new_zeros((0,))
+
+
+def accuracy(model: nn.Module, inputs: Tensor, labels: Tensor, batch_size: int = 256) -> float:
+    """Top-1 accuracy in eval mode."""
+    if len(inputs) == 0:
+        return float("nan")
+    predictions = predict_logits(model, inputs, batch_size).argmax(1)
+    return float((predictions == labels).float().mean())
+
+
+# ----------------------------------------------------------------------- augmentations
+
+
+class Augmentation(ABC):
+    """A batched augmentation: ``(images, generator) -> images`` on the images' device."""
+
+    name: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise RecipeError(
+                f"augmentation {self.name!r}: unknown parameter {unknown[0]!r}; "
+                f"expected one of: {', '.join(sorted(self.defaults)) or '(none)'}"
+            )
+        self.params = {**self.defaults, **params}
+        self.check()
+
+    def check(self) -> None:
+        """Raise RecipeError for out-of-range parameters."""
+
+    @abstractmethod
+    def __call__(self, images: Tensor, generator: torch.Generator) -> Tensor: ...
+
+
+AUGMENTATIONS: Registry[type[Augmentation]] = Registry("augmentation")
+
+
+@AUGMENTATIONS.register("none")
+class NoAugmentation(Augmentation):
+    name = "none"
+
+    def __call__(self, images: Tensor, generator: torch.Generator) -> Tensor:
+        return images
+
+
+def _uniform(shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> Tensor:
+    return torch.rand(shape, generator=generator, device=device)
+
+
+@AUGMENTATIONS.register("fpa")
+class FeaturePerturbation(Augmentation):
+    """Feature perturbation augmentation (Brocki & Chung 2023, Algorithm 1).
+
+    A mini-batch is perturbed with probability ``p``. Then ``p1 ~ U(0, p1_max)`` is drawn
+    for the batch; every pixel (all channels) is set to ``value`` with probability ``p1``,
+    and at every pixel, with probability ``p2``, a ``value`` square of side
+    ``s ~ U{1..s_max}`` starts (extending right and down, clipped at the border).
+    ``value`` 0 is the training mean in the normalized space, the non-informative value the
+    perturbation curves use.
+    """
+
+    name = "fpa"
+    defaults = {"p": 0.5, "p1_max": 0.25, "p2": 0.1, "s_max": 3, "value": 0.0}
+
+    def check(self) -> None:
+        p = self.params
+        for key in ("p", "p1_max", "p2"):
+            if not 0.0 <= p[key] <= 1.0:
+                raise RecipeError(f"augmentation 'fpa': {key} must be in [0, 1], got {p[key]}")
+        if int(p["s_max"]) < 1:
+            raise RecipeError(f"augmentation 'fpa': s_max must be >= 1, got {p['s_max']}")
+
+    def mask(self, shape: tuple[int, int, int], generator: torch.Generator, device) -> Tensor:
+        """Boolean (N, H, W) mask of the pixels Algorithm 1 sets to ``value`` in a selected batch."""
+        n, height, width = shape
+        p1 = float(_uniform((1,), generator, device)) * self.params["p1_max"]
+        masked = _uniform((n, height, width), generator, device) < p1
+        starts = _uniform((n, height, width), generator, device) < self.params["p2"]
+        s_max = int(self.params["s_max"])
+        sides = torch.randint(1, s_max + 1, (n, height, width), generator=generator, device=device)
+        for side in range(1, s_max + 1):
+            anchored = (starts & (sides == side)).float().unsqueeze(1)
+            # A square anchored at (y, x) covers (y..y+s-1, x..x+s-1): max-pool over the window
+            # that ends at each pixel, i.e. pad top/left by s-1.
+            padded = nn.functional.pad(anchored, (side - 1, 0, side - 1, 0))
+            covered = nn.functional.max_pool2d(padded, side, stride=1).squeeze(1) > 0
+            masked |= covered
+        return masked
+
+    def __call__(self, images: Tensor, generator: torch.Generator) -> Tensor:
+        if float(_uniform((1,), generator, images.device)) >= self.params["p"]:
+            return images
+        n, _, height, width = images.shape
+        masked = self.mask((n, height, width), generator, images.device)
+        return images.masked_fill(masked.unsqueeze(1), float(self.params["value"]))
+
+
+@AUGMENTATIONS.register("random_erasing")
+class RandomErasing(Augmentation):
+    """Random erasing (Zhong et al. 2020), batched; the semantics of torchvision's RandomErasing.
+
+    Each image is erased with probability ``p``: a rectangle of area ``scale`` × image area
+    and aspect ratio drawn log-uniformly from ``ratio`` is set to ``value``. Where
+    torchvision retries up to ten times until the rectangle fits, the side lengths here are
+    clipped to the image, which changes the area distribution only for extreme draws.
+    """
+
+    name = "random_erasing"
+    defaults = {"p": 0.5, "scale": [0.02, 0.33], "ratio": [0.3, 3.3], "value": 0.0}
+
+    def check(self) -> None:
+        p = self.params
+        if not 0.0 <= p["p"] <= 1.0:
+            raise RecipeError(f"augmentation 'random_erasing': p must be in [0, 1], got {p['p']}")
+        lo, hi = p["scale"]
+        if not 0.0 < lo <= hi <= 1.0:
+            raise RecipeError(f"augmentation 'random_erasing': bad scale {p['scale']}")
+        lo, hi = p["ratio"]
+        if not 0.0 < lo <= hi:
+            raise RecipeError(f"augmentation 'random_erasing': bad ratio {p['ratio']}")
+
+    def mask(self, shape: tuple[int, int, int], generator: torch.Generator, device) -> Tensor:
+        n, height, width = shape
+        lo, hi = self.params["scale"]
+        area = height * width * (lo + (hi - lo) * _uniform((n,), generator, device))
+        log_lo, log_hi = math.log(self.params["ratio"][0]), math.log(self.params["ratio"][1])
+        aspect = torch.exp(log_lo + (log_hi - log_lo) * _uniform((n,), generator, device))
+        erase_h = torch.sqrt(area * aspect).round().clamp(1, height)
+        erase_w = torch.sqrt(area / aspect).round().clamp(1, width)
+        top = ((height - erase_h + 1) * _uniform((n,), generator, device)).floor()
+        left = ((width - erase_w + 1) * _uniform((n,), generator, device)).floor()
+        chosen = _uniform((n,), generator, device) < self.params["p"]
+        rows = torch.arange(height, device=device).view(1, -1, 1)
+        cols = torch.arange(width, device=device).view(1, 1, -1)
+        inside_rows = (rows >= top.view(-1, 1, 1)) & (rows < (top + erase_h).view(-1, 1, 1))
+        inside_cols = (cols >= left.view(-1, 1, 1)) & (cols < (left + erase_w).view(-1, 1, 1))
+        return inside_rows & inside_cols & chosen.view(-1, 1, 1)
+
+    def __call__(self, images: Tensor, generator: torch.Generator) -> Tensor:
+        n, _, height, width = images.shape
+        masked = self.mask((n, height, width), generator, images.device)
+        return images.masked_fill(masked.unsqueeze(1), float(self.params["value"]))
+
+
+def build_augmentation(spec: dict[str, Any]) -> Augmentation:
+    """``{"name": "fpa", "p": 0.5, ...}`` to an augmentation object."""
+    params = dict(spec)
+    name = params.pop("name", "none")
+    return AUGMENTATIONS.get(name)(**params)
+
+
+# ----------------------------------------------------------------------- schedules
+
+ScheduleFactory = Callable[[int, "Recipe"], Callable[[int], float]]
+SCHEDULES: Registry[ScheduleFactory] = Registry("learning-rate schedule")
+
+
+@SCHEDULES.register("constant")
+def _constant(total_steps: int, recipe: Recipe) -> Callable[[int], float]:
+    return lambda step: 1.0
+
+
+@SCHEDULES.register("step")
+def _step(total_steps: int, recipe: Recipe) -> Callable[[int], float]:
+    """Multiply by ``gamma`` at each epoch in ``milestones`` (He et al. 2016)."""
+    steps_per_epoch = max(1, total_steps // max(1, recipe.epochs))
+    milestones = sorted(int(m) for m in recipe.milestones)
+
+    def factor(step: int) -> float:
+        epoch = step // steps_per_epoch
+        return recipe.gamma ** sum(epoch >= m for m in milestones)
+
+    return factor
+
+
+@SCHEDULES.register("cosine")
+def _cosine(total_steps: int, recipe: Recipe) -> Callable[[int], float]:
+    """Cosine annealing to zero over all steps (Loshchilov & Hutter 2017)."""
+    return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
+
+# ----------------------------------------------------------------------- recipes
+
+
+@dataclass
+class Recipe:
+    """Everything that defines how a model is trained; one entry of config ``recipes``."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    horizontal_flip: bool = False
+    augmentation: dict[str, Any] = field(default_factory=lambda: {"name": "none"})
+
+    @classmethod
+    def from_config(cls, entry: dict[str, Any]) -> Recipe:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            raise RecipeError(
+                f"recipe key {unknown[0]!r} is unknown; expected one of: {', '.join(sorted(known))}"
+            )
+        recipe = cls(**entry)
+        SCHEDULES.get(recipe.schedule)
+        build_augmentation(recipe.augmentation)
+        return recipe
+
+
+def _flip(images: Tensor, generator: torch.Generator) -> Tensor:
+    flip = _uniform((images.shape[0],), generator, images.device) < 0.5
+    return torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
+
+
+def train_model(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    recipe: Recipe,
+    *,
+    seed: int,
+    eval_images: Tensor | None = None,
+    eval_labels: Tensor | None = None,
+    log_every_epoch: Callable[[str], None] = log.info,
+) -> list[dict[str, float]]:
+    """Train ``model`` in place on normalized ``images`` that already live on its device.
+
+    Args:
+        images, labels: the whole training split, (N, C, H, W) float and (N,) int64.
+        seed: seeds the permutation, the augmentation and dropout; with the same seed and
+            the same initial weights, training is repeatable on the CPU.
+        eval_images, eval_labels: optional held-out data reported after each epoch.
+
+    Returns:
+        One record per epoch: loss, train accuracy, learning rate, seconds, eval accuracy.
+    """
+    device = images.device
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    torch.manual_seed(seed)
+    augmentation = build_augmentation(recipe.augmentation)
+    n = len(images)
+    steps_per_epoch = max(1, math.ceil(n / recipe.batch_size))
+    total_steps = steps_per_epoch * recipe.epochs
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov,
+        weight_decay=recipe.weight_decay,
+    )
+    base_factor = SCHEDULES.get(recipe.schedule)(total_steps, recipe)
+    warmup_steps = int(recipe.warmup_epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+        return warm * base_factor(step)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    history = []
+    for epoch in range(recipe.epochs):
+        model.train()
+        started = time.perf_counter()
+        order = torch.randperm(n, generator=generator, device=device)
+        total_loss = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        for start in range(0, n, recipe.batch_size):
+            index = order[start : start + recipe.batch_size]
+            batch, target = images[index], labels[index]
+            if recipe.horizontal_flip:
+                batch = _flip(batch, generator)
+            batch = augmentation(batch, generator)
+            logits = model(batch)
+            loss = loss_fn(logits, target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            # Accumulate on the device: a .item() per step would synchronize with the GPU.
+            total_loss += loss.detach() * len(index)
+            correct += (logits.detach().argmax(1) == target).sum()
+        record = {
+            "epoch": epoch + 1,
+            "loss": float(total_loss) / n,
+            "train_accuracy": float(correct) / n,
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - started,
+        }
+        if eval_images is not None and eval_labels is not None:
+            record["eval_accuracy"] = accuracy(model, eval_images, eval_labels)
+        history.append(record)
+        if not math.isfinite(record["loss"]):
+            raise RecipeError(f"training diverged at epoch {epoch + 1} (loss {record['loss']})")
+        log_every_epoch(
+            f"epoch {epoch + 1}/{recipe.epochs} loss {record['loss']:.4f} "
+            f"train_acc {record['train_accuracy']:.4f}"
+            + (f" eval_acc {record['eval_accuracy']:.4f}" if "eval_accuracy" in record else "")
+            + f" lr {record['lr']:.5f} {record['seconds']:.1f}s"
+        )
+    model.eval()
+    return history

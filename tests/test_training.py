@@ -1,0 +1,159 @@
+"""Recipes, schedules and the batched augmentations, against closed forms and torchvision."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torchvision.transforms import RandomErasing as TorchvisionRandomErasing
+
+from saliencybench.training import (
+    AUGMENTATIONS,
+    SCHEDULES,
+    FeaturePerturbation,
+    RandomErasing,
+    Recipe,
+    RecipeError,
+    accuracy,
+    build_augmentation,
+    normalize,
+    train_model,
+)
+
+
+def _square_free_probability(p2: float, s_max: int) -> float:
+    """P(an interior pixel is covered by no square) under Algorithm 1.
+
+    A square starting dy rows above and dx columns left of the pixel covers it when its side
+    exceeds max(dy, dx); sides are uniform on 1..s_max.
+    """
+    free = 1.0
+    for dy in range(s_max):
+        for dx in range(s_max):
+            free *= 1.0 - p2 * (s_max - max(dy, dx)) / s_max
+    return free
+
+
+@pytest.mark.parametrize(
+    ("p1_max", "p2", "s_max"), [(0.25, 0.1, 3), (0.0, 0.05, 5), (0.3, 0.0, 1), (0.3, 0.01, 10)]
+)
+def test_fpa_masked_share_matches_algorithm_1(p1_max, p2, s_max):
+    fpa = FeaturePerturbation(p=1.0, p1_max=p1_max, p2=p2, s_max=s_max)
+    generator = torch.Generator().manual_seed(0)
+    shares = []
+    for _ in range(300):
+        mask = fpa.mask((8, 40, 40), generator, torch.device("cpu"))
+        interior = mask[:, s_max - 1 :, s_max - 1 :]  # pixels every square start can reach
+        shares.append(interior.float().mean().item())
+    expected = 1.0 - (1.0 - p1_max / 2.0) * _square_free_probability(p2, s_max)
+    # p1 is drawn once per batch: 300 batches give a standard error of about 0.004.
+    assert np.mean(shares) == pytest.approx(expected, abs=0.015)
+
+
+def test_fpa_perturbs_a_batch_with_probability_p_and_fills_value():
+    fpa = FeaturePerturbation(p=0.3, p1_max=0.25, p2=0.1, s_max=3, value=-7.0)
+    generator = torch.Generator().manual_seed(1)
+    images = torch.randn(4, 3, 16, 16)
+    changed = 0
+    for _ in range(1000):
+        out = fpa(images, generator)
+        if not torch.equal(out, images):
+            changed += 1
+            diff = out != images
+            assert torch.all(out[diff] == -7.0)
+            # a pixel is masked in all channels at once
+            assert torch.equal(diff.all(1), diff.any(1))
+    assert changed / 1000 == pytest.approx(0.3, abs=0.05)
+
+
+def test_random_erasing_matches_torchvision_area_distribution():
+    ours = RandomErasing(p=1.0, scale=[0.02, 0.33], ratio=[0.3, 3.3], value=0.0)
+    generator = torch.Generator().manual_seed(0)
+    mask = ours.mask((4000, 32, 32), generator, torch.device("cpu"))
+    our_share = mask.float().mean((1, 2))
+    torch.manual_seed(0)
+    reference = TorchvisionRandomErasing(p=1.0, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0)
+    ones = torch.ones(1, 32, 32)
+    theirs = torch.stack([(reference(ones) == 0).float().mean() for _ in range(1500)])
+    assert our_share.mean().item() == pytest.approx(theirs.mean().item(), abs=0.015)
+    assert our_share.std().item() == pytest.approx(theirs.std().item(), abs=0.015)
+    # erased regions are single rectangles
+    rows, cols = mask.any(2), mask.any(1)
+    assert torch.equal(mask.sum((1, 2)), rows.sum(1) * cols.sum(1))
+
+
+def test_random_erasing_probability():
+    erase = RandomErasing(p=0.25)
+    mask = erase.mask((4000, 16, 16), torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert mask.any(2).any(1).float().mean().item() == pytest.approx(0.25, abs=0.03)
+
+
+def test_augmentation_registry_and_errors():
+    assert {"none", "fpa", "random_erasing"} <= set(AUGMENTATIONS.names())
+    assert isinstance(build_augmentation({"name": "fpa", "p": 0.2}), FeaturePerturbation)
+    with pytest.raises(RecipeError, match="p1_max"):
+        build_augmentation({"name": "fpa", "p1_max": 1.5})
+    with pytest.raises(RecipeError, match="unknown parameter 'sigma'"):
+        build_augmentation({"name": "fpa", "sigma": 1})
+    with pytest.raises(KeyError, match="fpa"):
+        build_augmentation({"name": "fap"})
+
+
+def test_schedules():
+    recipe = Recipe(epochs=10, schedule="step", milestones=[3, 6], gamma=0.1)
+    step = SCHEDULES.get("step")(100, recipe)
+    assert [step(s) for s in (0, 29, 30, 59, 60, 99)] == pytest.approx(
+        [1, 1, 0.1, 0.1, 0.01, 0.01]
+    )
+    cosine = SCHEDULES.get("cosine")(100, recipe)
+    assert cosine(0) == 1.0 and cosine(50) == pytest.approx(0.5) and cosine(100) == 0.0
+    assert SCHEDULES.get("constant")(100, recipe)(77) == 1.0
+
+
+def test_recipe_rejects_unknown_keys():
+    with pytest.raises(RecipeError, match="'epoch'"):
+        Recipe.from_config({"epoch": 3})
+
+
+def _tiny_problem(seed=0, n=256):
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(n, 1, 8, 8, generator=generator)
+    labels = (images[:, 0, :4].mean((1, 2)) > 0).long()  # class decided by the top half
+    return images, labels
+
+
+def _tiny_model():
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(256, 2),
+    )
+
+
+def test_training_is_repeatable_and_learns():
+    images, labels = _tiny_problem()
+    recipe = Recipe(epochs=6, batch_size=32, lr=0.05, augmentation={"name": "fpa", "p": 0.5})
+    states = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = _tiny_model()
+        history = train_model(model, images, labels, recipe, seed=3, log_every_epoch=lambda m: None)
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+    for key in states[0]:
+        assert torch.equal(states[0][key], states[1][key])
+    assert history[-1]["train_accuracy"] > 0.8  # measured on augmented batches
+    assert accuracy(model, images, labels) > 0.9
+    assert history[-1]["loss"] < history[0]["loss"]
+    torch.manual_seed(0)
+    other = _tiny_model()
+    train_model(other, images, labels, recipe, seed=4, log_every_epoch=lambda m: None)
+    assert not torch.equal(other.state_dict()["3.weight"], states[0]["3.weight"])
+
+
+def test_normalize_is_a_per_channel_z_score():
+    images = np.stack([np.full((2, 2), 0), np.full((2, 2), 255)])[None].astype(np.uint8)
+    out = normalize(images, [0.5, 0.5], [0.25, 0.5], torch.device("cpu"))
+    assert out[0, 0, 0, 0].item() == pytest.approx(-2.0)
+    assert out[0, 1, 0, 0].item() == pytest.approx(1.0)
+    assert math.isclose(out.dtype.itemsize, 4)
