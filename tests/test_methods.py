@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import skimage.filters
 import torch
+from captum.attr import GuidedGradCam
 from torch import nn
 
 from saliencybench.methods import (
@@ -55,9 +56,9 @@ class ConvNet(nn.Module):
     conv2 has stride 2, so Grad-CAM's map (6 x 6) must be upsampled.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, channels: int = C) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(C, 4, 3, padding=1)
+        self.conv1 = nn.Conv2d(channels, 4, 3, padding=1)
         self.relu1 = nn.ReLU()
         self.conv2 = nn.Conv2d(4, 6, 3, stride=2, padding=1)
         self.relu2 = nn.ReLU()
@@ -176,6 +177,14 @@ def test_every_reduction_runs_or_is_refused_up_front(name, convnet, images, targ
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_single_channel_images(name, images, targets):
+    torch.manual_seed(0)
+    gray = images[:, :1]
+    maps, raw = run(ConvNet(channels=1).eval(), gray, targets, name, keep_raw=True)
+    assert maps.shape == (N, H, W) and raw.shape == (N, 1, H, W) and np.isfinite(maps).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_parameters_are_frozen_during_and_restored_after(name, convnet, images, targets):
     convnet.fc.weight.requires_grad_(False)  # a mixed state must come back as it was
     before = [p.requires_grad for p in convnet.parameters()]
@@ -210,9 +219,9 @@ def test_unknown_parameter_is_named_with_the_valid_ones():
         ("integrated_gradients", {"n_steps": 0}),
         ("integrated_gradients", {"n_steps": 2.5}),
         ("integrated_gradients", {"n_steps": True}),
-        ("integrated_gradients", {"method": "simpson"}),
+        ("integrated_gradients", {"integration": "simpson"}),
         ("integrated_gradients", {"internal_batch_size": 0}),
-        ("integrated_gradients", {"n_steps": 1, "method": "riemann_left"}),
+        ("integrated_gradients", {"n_steps": 1, "integration": "riemann_left"}),
         ("smoothgrad", {"noise_level": -0.1}),
         ("vargrad", {"nt_samples_batch_size": 0}),
         ("deeplift", {"baseline": "mean"}),
@@ -225,13 +234,23 @@ def test_unknown_parameter_is_named_with_the_valid_ones():
         ("kernel_shap", {"cell_size": -1}),
         ("gradcam", {"relu_attributions": "yes"}),
         ("gradcam", {"layer": ""}),
-        ("guided_gradcam", {"interpolate_mode": "cubic"}),
+        ("guided_gradcam", {"relu_attributions": 1}),
+        ("lime", {"n_segments": 1}),
     ],
 )
 def test_bad_values_are_refused(name, params):
     key = next(iter(params))
     with pytest.raises(MethodError, match=f"{name}: parameter '(stride|{key})'"):
         check_method(name, params)
+
+
+def test_reduction_may_come_inside_the_config_entry():
+    check_method("saliency", {"reduction": "input_sum"})
+    check_method("saliency", {"reduction": "abs"}, reduction="abs")
+    with pytest.raises(MethodError, match="'input_sum'"):
+        check_method("gradcam", {"reduction": "input_sum"})
+    with pytest.raises(MethodError, match="two reductions"):
+        check_method("saliency", {"reduction": "abs"}, reduction="sum")
 
 
 def test_unknown_reduction_and_bad_inputs_are_refused(convnet, images, targets):
@@ -247,6 +266,8 @@ def test_unknown_reduction_and_bad_inputs_are_refused(convnet, images, targets):
         run(convnet, images, targets, "saliency", batch_size=0)
     with pytest.raises(MethodError, match="exceeds the image size"):
         run(convnet, images, targets, "occlusion", {"window_size": 13})
+    with pytest.raises(MethodError, match="stride 5 exceeds window_size 2"):
+        run(convnet, images, targets, "occlusion", {"stride": 5})  # default window: 2 px
     with pytest.raises(MethodError, match="channel-less"):
         REDUCTIONS.get("input_sum")(torch.ones(N, 1, H, W), images)
 
@@ -264,11 +285,6 @@ def test_each_batch_gets_its_own_seed(convnet, images, targets):
     method = METHODS.get("random")(convnet, CTX)
     second = method.attribute(images[2:4], targets[2:4], batch_seed(CTX.seed, 2))
     np.testing.assert_array_equal(maps[2:4], second[:, 0].numpy())
-
-
-def test_batch_seeds_do_not_collide_across_job_seeds():
-    assert batch_seed(0, 64) != batch_seed(64, 0)
-    assert batch_seed(5, 10) == batch_seed(5, 10)
 
 
 def test_empty_dataset_gives_empty_arrays(convnet, images, targets):
@@ -338,8 +354,8 @@ def test_vargrad_noise_scale_is_noise_level_times_input_range(images):
     [
         ("input_x_gradient", {}),
         ("integrated_gradients", {"n_steps": 5}),
-        ("integrated_gradients", {"n_steps": 3, "method": "riemann_trapezoid"}),
-        ("integrated_gradients", {"n_steps": 2, "method": "riemann_middle"}),
+        ("integrated_gradients", {"n_steps": 3, "integration": "riemann_trapezoid"}),
+        ("integrated_gradients", {"n_steps": 2, "integration": "riemann_middle"}),
         ("integrated_gradients", {"n_steps": 4, "baseline": 0.7, "internal_batch_size": 7}),
         ("deeplift", {}),
         ("deeplift", {"baseline": -0.4}),
@@ -478,11 +494,19 @@ def test_last_conv_is_found_in_forward_order():
         find_last_conv(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), torch.zeros(1, 4))
 
 
-def test_guided_gradcam_is_guided_backprop_times_gradcam(convnet, images, targets):
-    gbp = raw_of(convnet, images, targets, "guided_backprop")
-    cam = raw_of(convnet, images, targets, "gradcam")
+@pytest.mark.filterwarnings("ignore:Setting backward hooks")
+def test_guided_gradcam_is_captums_and_guided_backprop_times_gradcam(convnet, images, targets):
     ggc = raw_of(convnet, images, targets, "guided_gradcam")
-    torch.testing.assert_close(ggc, gbp * cam, rtol=1e-4, atol=1e-6)
+    captum = GuidedGradCam(convnet, convnet.conv2).attribute(
+        images.clone().requires_grad_(), target=targets, interpolate_mode="bilinear"
+    )
+    torch.testing.assert_close(ggc, captum.detach(), rtol=1e-4, atol=1e-7)
+    signed = {"relu_attributions": False}
+    gbp = raw_of(convnet, images, targets, "guided_backprop")
+    cam = raw_of(convnet, images, targets, "gradcam", signed)
+    ggc_signed = raw_of(convnet, images, targets, "guided_gradcam", signed)
+    torch.testing.assert_close(ggc_signed, gbp * cam, rtol=1e-4, atol=1e-7)
+    assert not torch.allclose(ggc_signed, ggc)
 
 
 def test_segmentations(images):

@@ -110,7 +110,12 @@ def validate(config: dict[str, Any], schema: Mapping[str, Any] | None = None) ->
 
 
 def _check_cross_references(config: dict[str, Any]) -> None:
-    sections = {"dataset": "datasets", "model": "models", "recipes": "recipes", "methods": "methods"}
+    sections = {
+        "dataset": "datasets",
+        "model": "models",
+        "recipes": "recipes",
+        "methods": "methods",
+    }
     for index, experiment in enumerate(config["experiments"]):
         for field, section in sections.items():
             wanted = experiment.get(field)

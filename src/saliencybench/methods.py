@@ -31,7 +31,6 @@ from captum.attr import (
     Deconvolution,
     DeepLift,
     GuidedBackprop,
-    GuidedGradCam,
     InputXGradient,
     IntegratedGradients,
     KernelShap,
@@ -43,7 +42,7 @@ from captum.attr import (
     Saliency,
 )
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from saliencybench.registry import Registry, UnknownNameError
 
@@ -92,10 +91,11 @@ class AttributionContext:
 def batch_seed(seed: int, start: int) -> int:
     """The seed of the batch that starts at image index ``start`` of a job seeded ``seed``.
 
-    Mixed through NumPy's SeedSequence rather than ``seed + start``: with a plain sum, job seed
-    s at index k and job seed s + k at index 0 would draw the same noise.
+    ``seed + start``, as the workflow documents: a batch's random numbers depend only on the
+    job seed and where the batch starts. (Job seeds that differ by a multiple of the batch size
+    share batch seeds; keep job seeds of one experiment closer together than that.)
     """
-    return int(np.random.SeedSequence([seed, start]).generate_state(1)[0])
+    return seed + start
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -153,9 +153,6 @@ def _module_name(value: Any) -> Any:
     if not isinstance(value, str) or not value:
         raise ValueError(f'must be "auto" or a dotted module name, got {value!r}')
     return value
-
-
-_INTERPOLATE_MODES = ("nearest", "bilinear", "bicubic", "area")
 
 
 # ----------------------------------------------------------------------------- reductions
@@ -421,9 +418,10 @@ class IntegratedGradientsMethod(Method):
 
     Parameters:
         n_steps (50): integration steps (FPA paper: 200).
-        method ("gausslegendre"): captum's quadrature rule, its default; one of
-            "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
-            "riemann_middle".
+        integration ("gausslegendre"): captum's quadrature rule (its ``method`` argument;
+            renamed because ``method`` names the registered method in a config entry),
+            captum's default; one of "gausslegendre", "riemann_trapezoid", "riemann_left",
+            "riemann_right", "riemann_middle".
         baseline (0.0): constant baseline x0 in the normalized space (0 = training mean).
         internal_batch_size (null): rows (steps x images) per forward pass; null = all
             ``n_steps x batch`` at once (captum raises values below the batch size to it).
@@ -435,13 +433,13 @@ class IntegratedGradientsMethod(Method):
     name = "integrated_gradients"
     defaults = {
         "n_steps": 50,
-        "method": "gausslegendre",
+        "integration": "gausslegendre",
         "baseline": 0.0,
         "internal_batch_size": None,
     }
     checks = {
         "n_steps": _integer(1),
-        "method": _choice(
+        "integration": _choice(
             "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"
         ),
         "baseline": _real(),
@@ -450,7 +448,7 @@ class IntegratedGradientsMethod(Method):
 
     @classmethod
     def _check_combination(cls, params: dict[str, Any]) -> None:
-        if params["method"].startswith("riemann") and params["n_steps"] < 2:
+        if params["integration"].startswith("riemann") and params["n_steps"] < 2:
             raise MethodError(f"{cls.name}: parameter 'n_steps' must be >= 2 for Riemann rules")
 
     def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
@@ -464,10 +462,10 @@ class IntegratedGradientsMethod(Method):
             baselines=p["baseline"],
             target=target,
             n_steps=p["n_steps"],
-            method=p["method"],
+            method=p["integration"],
             internal_batch_size=p["internal_batch_size"],
         )
-        if p["method"] == "riemann_trapezoid":  # captum's step sizes are 1/n, not 1/(n - 1)
+        if p["integration"] == "riemann_trapezoid":  # captum's step sizes are 1/n, not 1/(n - 1)
             attr = attr * (p["n_steps"] / (p["n_steps"] - 1))
         return _out(attr)
 
@@ -628,13 +626,27 @@ def find_last_conv(model: nn.Module, example: Tensor) -> str:
     return names[called[-1]]
 
 
-class _LayerMethod(Method):
-    """Methods on one convolutional layer, ``layer`` = "auto" or a dotted module name."""
+@_register
+class GradCamMethod(Method):
+    """``gradcam`` (captum ``LayerGradCam``), bilinearly upsampled to the input size.
+
+    Channel-less. The layer is resolved on the first batch and kept.
+
+    Parameters:
+        layer ("auto"): "auto" = the last nn.Conv2d run in the forward pass, or a dotted
+            module name.
+        relu_attributions (true): ReLU on the map, as Selvaraju et al.
+    """
+
+    name = "gradcam"
+    channelwise = False
+    defaults = {"layer": "auto", "relu_attributions": True}
+    checks = {"layer": _module_name, "relu_attributions": _boolean}
 
     def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
         super().__init__(model, context, **params)
         self.layer_name: str | None = None
-        self._captum: Any = None
+        self._gradcam: LayerGradCam | None = None
         if self.params["layer"] != "auto":
             self._set_layer(self.params["layer"])
 
@@ -648,80 +660,48 @@ class _LayerMethod(Method):
                 f"its conv layers: {', '.join(convs) or 'none'}"
             ) from None
         self.layer_name = name
-        self._captum = self._make_captum(layer)
-
-    def _make_captum(self, layer: nn.Module) -> Any:
-        raise NotImplementedError
-
-    def _layer_captum(self, inputs: Tensor) -> Any:
-        if self._captum is None:  # "auto": resolved on the first batch, then kept
-            self._set_layer(find_last_conv(self.model, inputs[:1].detach()))
-        return self._captum
-
-
-@_register
-class GradCamMethod(_LayerMethod):
-    """``gradcam`` (captum ``LayerGradCam``), upsampled to the input size. Channel-less.
-
-    Parameters:
-        layer ("auto"): "auto" = the last nn.Conv2d run in the forward pass, or a dotted
-            module name.
-        relu_attributions (true): ReLU on the map, as Selvaraju et al.
-        interpolate_mode ("bilinear"): upsampling mode of ``LayerAttribution.interpolate``.
-    """
-
-    name = "gradcam"
-    channelwise = False
-    defaults = {"layer": "auto", "relu_attributions": True, "interpolate_mode": "bilinear"}
-    checks = {
-        "layer": _module_name,
-        "relu_attributions": _boolean,
-        "interpolate_mode": _choice(*_INTERPOLATE_MODES),
-    }
-
-    def _make_captum(self, layer: nn.Module) -> Any:
-        return LayerGradCam(self.model, layer)
+        self._gradcam = LayerGradCam(self.model, layer)
 
     def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
-        cam = self._layer_captum(inputs).attribute(
+        if self._gradcam is None:  # "auto"
+            self._set_layer(find_last_conv(self.model, inputs[:1].detach()))
+        cam = self._gradcam.attribute(
             _grad_input(inputs),
             target=target,
             relu_attributions=self.params["relu_attributions"],
             attr_dim_summation=True,
         )
-        cam = LayerAttribution.interpolate(
-            cam, tuple(inputs.shape[-2:]), interpolate_mode=self.params["interpolate_mode"]
-        )
+        cam = LayerAttribution.interpolate(cam, tuple(inputs.shape[-2:]), "bilinear")
         return _out(cam)
 
 
 @_register
-class GuidedGradCamMethod(_LayerMethod):
-    """``guided_gradcam`` (captum ``GuidedGradCam``): guided backprop x upsampled Grad-CAM.
+class GuidedGradCamMethod(GradCamMethod):
+    """``guided_gradcam``: guided backprop times the upsampled Grad-CAM map.
+
+    This is what captum's ``GuidedGradCam`` computes, composed here from captum's
+    ``GuidedBackprop`` and this module's ``gradcam`` so that ``relu_attributions`` (fixed to
+    true in captum) and the bilinear upsampling (captum: nearest) are the same as ``gradcam``.
+    Needs distinct nn.ReLU modules.
 
     Parameters:
-        layer ("auto"): as for ``gradcam``.
-        interpolate_mode ("bilinear"): Grad-CAM upsampling mode (captum's own default is
-            "nearest"; bilinear matches ``gradcam``).
+        layer ("auto"), relu_attributions (true): as for ``gradcam``.
     """
 
     name = "guided_gradcam"
+    channelwise = True
     gradient_based = True
     default_reduction = "abs"
-    defaults = {"layer": "auto", "interpolate_mode": "bilinear"}
-    checks = {"layer": _module_name, "interpolate_mode": _choice(*_INTERPOLATE_MODES)}
 
-    def _make_captum(self, layer: nn.Module) -> Any:
-        return GuidedGradCam(self.model, layer)
+    def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
+        super().__init__(model, context, **params)
+        self._guided = GuidedBackprop(model)
 
     def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
+        cam = super().attribute(inputs, target, batch_seed)
         with _quiet(_RELU_HOOK_WARNING):
-            attr = self._layer_captum(inputs).attribute(
-                _grad_input(inputs),
-                target=target,
-                interpolate_mode=self.params["interpolate_mode"],
-            )
-        return _out(attr)
+            guided = self._guided.attribute(_grad_input(inputs), target=target)
+        return _out(guided * cam)
 
 
 # ----------------------------------------------------------------------------- perturbation
@@ -772,7 +752,9 @@ class OcclusionMethod(Method):
             raise MethodError(
                 f"{self.name}: window_size {window} exceeds the image size {height}x{width}"
             )
-        return window, min(stride, window)
+        if stride > window:
+            raise MethodError(f"{self.name}: stride {stride} exceeds window_size {window}")
+        return window, stride
 
     def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
         _, c, h, w = inputs.shape
@@ -860,7 +842,7 @@ class _SurrogateMethod(Method):
     }
     checks = {
         "segmentation": _choice("slic", "grid"),
-        "n_segments": _integer(1),
+        "n_segments": _integer(2),
         "compactness": _real(positive=True),
         "cell_size": _integer(1, optional=True),
         "n_samples": _integer(1),
@@ -954,13 +936,19 @@ def check_method(
 
     Args:
         method: registered method name.
-        params: method parameters (missing ones take their defaults).
-        reduction: reduction name, or None for the method's default.
+        params: method parameters (missing ones take their defaults); may also hold the
+            ``reduction`` key of a config entry instead of passing it separately.
+        reduction: reduction name; None = the one in ``params``, else the method's default.
     """
     cls = _method_class(method)
     if params is not None and not isinstance(params, dict):
         raise MethodError(f"{method}: parameters must be a mapping, got {params!r}")
-    cls.validate_params(dict(params or {}))
+    params = dict(params or {})
+    in_params = params.pop("reduction", None)
+    if reduction is not None and in_params is not None and reduction != in_params:
+        raise MethodError(f"{method}: two reductions given, {reduction!r} and {in_params!r}")
+    reduction = reduction if reduction is not None else in_params
+    cls.validate_params(params)
     cls.check_reduction(cls.default_reduction if reduction is None else reduction)
 
 

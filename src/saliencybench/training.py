@@ -64,7 +64,9 @@ def predict_logits(model: nn.Module, inputs: Tensor, batch_size: int = 256) -> T
     """Logits of ``model`` for ``inputs`` in eval mode, batched."""
     was_training = model.training
     model.eval()
-    outputs = [model(inputs[start : start + batch_size]) for start in range(0, len(inputs), batch_size)]
+    outputs = [
+        model(inputs[start : start + batch_size]) for start in range(0, len(inputs), batch_size)
+    ]
     model.train(was_training)
     return torch.cat(outputs) if outputs else inputs.new_zeros((0,))
 
@@ -96,7 +98,7 @@ class Augmentation(ABC):
         self.params = {**self.defaults, **params}
         self.check()
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027 - optional hook; most augmentations have no ranges
         """Raise RecipeError for out-of-range parameters."""
 
     @abstractmethod
@@ -142,7 +144,7 @@ class FeaturePerturbation(Augmentation):
             raise RecipeError(f"augmentation 'fpa': s_max must be >= 1, got {p['s_max']}")
 
     def mask(self, shape: tuple[int, int, int], generator: torch.Generator, device) -> Tensor:
-        """Boolean (N, H, W) mask of the pixels Algorithm 1 sets to ``value`` in a selected batch."""
+        """Boolean (N, H, W) mask of the pixels Algorithm 1 sets to ``value`` in a batch."""
         n, height, width = shape
         p1 = float(_uniform((1,), generator, device)) * self.params["p1_max"]
         masked = _uniform((n, height, width), generator, device) < p1

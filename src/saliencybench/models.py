@@ -1,0 +1,234 @@
+"""Model architectures by name, with activations made safe for modified-backprop methods."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.fx
+import torchvision
+from torch import nn
+
+from saliencybench.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class ModelError(ValueError):
+    """A model that cannot be built or loaded; one-line message."""
+
+
+MODELS: Registry = Registry("model")
+
+
+class SmallCNN(nn.Module):
+    """The small CNN of the MNIST ROAR study (Loreth 2023, ch. 6.3).
+
+    Two convolutions, two max-pool layers and three linear layers (LeNet-5 widths); every
+    ReLU is its own module so GuidedBackprop and DeepLift see each use.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, image_size: int) -> None:
+        super().__init__()
+        if image_size < 4:
+            raise ModelError(f"small_cnn needs images of at least 4 px, got {image_size}")
+        self.conv1 = nn.Conv2d(in_channels, 6, 5, padding=2)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(6, 16, 5, padding=2)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.MaxPool2d(2)
+        side = image_size // 2 // 2
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(16 * side * side, 120)
+        self.relu3 = nn.ReLU()
+        self.fc2 = nn.Linear(120, 84)
+        self.relu4 = nn.ReLU()
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool1(self.relu1(self.conv1(x)))
+        x = self.pool2(self.relu2(self.conv2(x)))
+        x = self.relu4(self.fc2(self.relu3(self.fc1(self.flatten(x)))))
+        return self.fc3(x)
+
+
+@MODELS.register("small_cnn")
+def small_cnn(*, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+    return SmallCNN(in_channels, num_classes, image_size)
+
+
+class RepeatChannels(nn.Module):
+    """Grayscale to RGB for ImageNet architectures; no parameters."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.expand(-1, 3, -1, -1)
+
+
+class WithChannelAdapter(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.adapter = RepeatChannels()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.adapter(x))
+
+
+def _adapt_channels(net: nn.Module, in_channels: int, name: str) -> nn.Module:
+    if in_channels == 3:
+        return net
+    if in_channels == 1:
+        return WithChannelAdapter(net)
+    raise ModelError(f"{name} takes 1 or 3 input channels, got {in_channels}")
+
+
+@MODELS.register("cifar_resnet18")
+def cifar_resnet18(*, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+    """ResNet-18 for small images (Brocki & Chung 2023, appendix A): 3x3 stem, no max-pool."""
+    net = torchvision.models.resnet18(weights=None, num_classes=num_classes)
+    net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
+    return net
+
+
+def _torchvision(name: str, min_size: int = 32, **kwargs):
+    def build(*, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+        if image_size < min_size:
+            raise ModelError(f"{name} needs images of at least {min_size} px, got {image_size}")
+        net = getattr(torchvision.models, name)(weights=None, num_classes=num_classes, **kwargs)
+        return _adapt_channels(net, in_channels, name)
+
+    build.__doc__ = f"torchvision {name}, randomly initialized (weights come from a local file)."
+    return build
+
+
+for _name in ("resnet18", "resnet50", "densenet121", "mnasnet1_0", "vgg16", "mobilenet_v2"):
+    MODELS.register(_name)(_torchvision(_name))
+MODELS.register("inception_v3")(
+    _torchvision("inception_v3", min_size=75, aux_logits=False, init_weights=True)
+)
+
+_RELU_FUNCTIONS = {torch.relu, torch.nn.functional.relu, torch.relu_}
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6)
+
+
+def make_activations_distinct(model: nn.Module) -> nn.Module:
+    """Give every ReLU use its own non-inplace module, so hooks see each use once.
+
+    Captum's GuidedBackprop, Deconvolution and DeepLift override the backward pass of
+    ``nn.ReLU`` modules through hooks: a module called twice (torchvision ResNet blocks
+    reuse ``self.relu``), an in-place ReLU or a functional ``F.relu`` breaks them. The model
+    is traced with torch.fx and each such call site gets a fresh module; parameter names
+    are unchanged, so checkpoints load into either form. ReLU6 is made distinct as well,
+    though captum only overrides ``nn.ReLU``.
+    """
+    for module in model.modules():
+        if hasattr(module, "inplace"):
+            module.inplace = False
+    calls: dict[str, int] = {}
+    graph = torch.fx.symbolic_trace(model)
+    functional = False
+    for node in graph.graph.nodes:
+        if node.op == "call_module" and isinstance(graph.get_submodule(node.target), _ACTIVATIONS):
+            calls[node.target] = calls.get(node.target, 0) + 1
+        elif (node.op == "call_function" and node.target in _RELU_FUNCTIONS) or (
+            node.op == "call_method" and node.target in ("relu", "relu_")
+        ):
+            functional = True
+    if not functional and all(count == 1 for count in calls.values()):
+        return model
+    counter = 0
+    for node in list(graph.graph.nodes):
+        replacement = None
+        if node.op == "call_module":
+            module = graph.get_submodule(node.target)
+            if isinstance(module, _ACTIVATIONS) and calls[node.target] > 1:
+                replacement = type(module)()
+        elif (node.op == "call_function" and node.target in _RELU_FUNCTIONS) or (
+            node.op == "call_method" and node.target in ("relu", "relu_")
+        ):
+            replacement = nn.ReLU()
+        if replacement is None:
+            continue
+        name = f"relu_distinct_{counter}"
+        counter += 1
+        graph.add_submodule(name, replacement)
+        with graph.graph.inserting_after(node):
+            new = graph.graph.call_module(name, args=(node.args[0],))
+        node.replace_all_uses_with(new)
+        graph.graph.erase_node(node)
+    graph.graph.lint()
+    graph.recompile()
+    return graph
+
+
+def build_model(
+    name: str,
+    *,
+    in_channels: int,
+    num_classes: int,
+    image_size: int,
+    weights: str | None = None,
+) -> nn.Module:
+    """Build a registered architecture, load optional local weights, make activations distinct."""
+    model = MODELS.get(name)(
+        in_channels=in_channels, num_classes=num_classes, image_size=image_size
+    )
+    if weights:
+        load_weights(model, weights)
+    return make_activations_distinct(model)
+
+
+def load_weights(model: nn.Module, path: str) -> None:
+    """Load a local state_dict with ``weights_only=True``; a differently sized classifier
+    (ImageNet weights for another number of classes) is skipped and stays freshly initialized.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelError(f"weights file {path} does not exist") from None
+    except Exception as error:
+        raise ModelError(f"{path}: not a plain state_dict ({type(error).__name__})") from None
+    if isinstance(state, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+    if not isinstance(state, dict):
+        raise ModelError(f"{path}: expected a state_dict, found {type(state).__name__}")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    own = model.state_dict()
+    if not set(state) & set(own):
+        # weights of a bare torchvision model loaded into a channel adapter, or vice versa
+        prefixed = {f"net.{k}": v for k, v in state.items()}
+        if set(prefixed) & set(own):
+            state = prefixed
+    skipped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    for key in skipped:
+        del state[key]
+    missing = sorted(set(own) - set(state) - set(skipped))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ModelError(
+            f"{path}: keys do not match the architecture "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    model.load_state_dict(state, strict=False)
+    if skipped:
+        log.info("weights %s: re-initialized layers of another shape: %s", path, skipped)
+
+
+def last_conv_layer(model: nn.Module) -> nn.Module:
+    """The last ``nn.Conv2d`` in module order (forward order for the registered models)."""
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ModelError("the model has no Conv2d layer")
+    return convs[-1]
+
+
+def classifier_layer(model: nn.Module) -> nn.Module:
+    """The final linear classifier; its input is the penultimate encoding."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ModelError("the model has no Linear layer")
+    return linears[-1]
