@@ -12,7 +12,8 @@ rule train:
         paths.log_file("train", "{dataset}/{model}/{recipe}/seed{seed}"),
     benchmark:
         paths.benchmark_file("train", "{dataset}/{model}/{recipe}/seed{seed}")
-    threads: 2
+    threads: max(1, workflow.cores // 2)
+    priority: 10
     resources:
         gpu=1,
         mem_mb=8000,

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from saliencybench.config import ConfigError, load_schema, validate
+from saliencybench.config import WORKFLOW_METHOD_KEYS, ConfigError, load_schema, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,7 +132,7 @@ def test_schema_method_parameters_match_registry():
     from saliencybench.methods import METHODS
 
     entry = load_schema()["$defs"]["method_entry"]
-    workflow_keys = {"method", "reduction", "store_raw"}
+    workflow_keys = set(WORKFLOW_METHOD_KEYS)
     seen = set()
     for rule in entry["allOf"]:
         condition = rule["if"]["properties"]["method"]

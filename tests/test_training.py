@@ -102,9 +102,7 @@ def test_augmentation_registry_and_errors():
 def test_schedules():
     recipe = Recipe(epochs=10, schedule="step", milestones=[3, 6], gamma=0.1)
     step = SCHEDULES.get("step")(100, recipe)
-    assert [step(s) for s in (0, 29, 30, 59, 60, 99)] == pytest.approx(
-        [1, 1, 0.1, 0.1, 0.01, 0.01]
-    )
+    assert [step(s) for s in (0, 29, 30, 59, 60, 99)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
     cosine = SCHEDULES.get("cosine")(100, recipe)
     assert cosine(0) == 1.0 and cosine(50) == pytest.approx(0.5) and cosine(100) == 0.0
     assert SCHEDULES.get("constant")(100, recipe)(77) == 1.0

@@ -145,6 +145,9 @@ def experiment_methods(config: Mapping[str, Any], experiment: Mapping[str, Any])
     return sorted(config["methods"]) if methods == "all" else list(methods)
 
 
+WORKFLOW_METHOD_KEYS = ("method", "reduction", "store_raw", "splits")
+
+
 def method_params(entry: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters of a ``methods`` entry, without the keys the workflow itself reads."""
-    return {k: v for k, v in entry.items() if k not in ("method", "reduction", "store_raw")}
+    return {k: v for k, v in entry.items() if k not in WORKFLOW_METHOD_KEYS}

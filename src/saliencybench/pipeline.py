@@ -240,7 +240,7 @@ def attribute(
         method_entry: its config entry: ``method`` (registry name), ``reduction``,
             ``store_raw`` and the method's parameters.
         target_rule: ``predicted`` (the model's own class) or ``label``.
-        splits: dataset splits to attribute.
+        splits: dataset splits to attribute, unless the entry names its own ``splits``.
         seed: base seed; the batch starting at index i uses ``seed + i``.
     """
     import torch
@@ -249,6 +249,7 @@ def attribute(
     from saliencybench.training import normalize, predict_logits, resolve_device
 
     registered = method_entry["method"]
+    splits = list(method_entry.get("splits") or splits)
     params = method_params(method_entry)
     reduction = method_entry.get("reduction") or METHODS.get(registered).default_reduction
     check_method(registered, {**params, "reduction": reduction})
