@@ -6,7 +6,6 @@ import logging
 
 import torch
 import torch.fx
-import torchvision
 from torch import nn
 
 from saliencybench.registry import Registry
@@ -86,6 +85,8 @@ def _adapt_channels(net: nn.Module, in_channels: int, name: str) -> nn.Module:
 @MODELS.register("cifar_resnet18")
 def cifar_resnet18(*, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
     """ResNet-18 for small images (Brocki & Chung 2023, appendix A): 3x3 stem, no max-pool."""
+    import torchvision  # imported on use: it costs seconds, and most jobs never need it
+
     net = torchvision.models.resnet18(weights=None, num_classes=num_classes)
     net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
     net.maxpool = nn.Identity()
@@ -96,6 +97,8 @@ def _torchvision(name: str, min_size: int = 32, **kwargs):
     def build(*, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
         if image_size < min_size:
             raise ModelError(f"{name} needs images of at least {min_size} px, got {image_size}")
+        import torchvision
+
         net = getattr(torchvision.models, name)(weights=None, num_classes=num_classes, **kwargs)
         return _adapt_channels(net, in_channels, name)
 
