@@ -7,7 +7,7 @@ CORES ?= all
 # where one exists; any machine with network access gets the same releases from PyPI.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run test lint format benchmark clean
+.PHONY: run roar curves test lint format benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ $(VENV): $(VENV)/.installed
 
 run: $(VENV)
 	$(BIN)/snakemake --profile profiles/default --cores $(CORES)
+
+roar: $(VENV)
+	$(BIN)/snakemake --profile profiles/default --cores $(CORES) roar
+
+curves: $(VENV)
+	$(BIN)/snakemake --profile profiles/default --cores $(CORES) curves
 
 test: $(VENV)
 	$(BIN)/python -m pytest -q
@@ -34,6 +40,8 @@ format: $(VENV)
 
 benchmark: $(VENV)
 	$(BIN)/python benchmarks/backbone.py
+	$(BIN)/python benchmarks/roar.py
+	$(BIN)/python benchmarks/curves.py
 
 clean:
 	rm -rf results logs benchmarks/rules .snakemake

@@ -6,13 +6,19 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# A config given with --configfile replaces the default experiment instead of extending
+# it, so a preset in configs/ runs exactly what it lists.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/attribute.smk"
+include: "rules/roar.smk"
+include: "rules/curves.smk"
 
 
 rule all:

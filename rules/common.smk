@@ -9,12 +9,18 @@ _SRC = str(Path(workflow.basedir) / "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
 # Jobs run in fresh interpreters (and conda environments): let them import the package.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [_SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-)
+# PYTHONPATH is set here, not required from the user, so it is no `envvars` entry.
+_PYTHONPATH = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+os.environ.update(PYTHONPATH=os.pathsep.join([_SRC] + _PYTHONPATH))
 
 from saliencybench import paths
-from saliencybench.config import ConfigError, experiment_methods, load_schema
+from saliencybench.config import (
+    ConfigError,
+    experiment_methods,
+    load_schema,
+    method_splits,
+    roar_methods,
+)
 from saliencybench.config import validate as validate_config
 
 SCHEMA = str(Path(workflow.basedir) / "schemas" / "config.schema.yaml")
@@ -41,21 +47,25 @@ wildcard_constraints:
     recipe=_names("recipes"),
     method=_names("methods"),
     seed=r"\d+",
+    mode="roar|kar",
+    frac="|".join(re.escape(paths.fraction_label(f)) for f in config["roar"]["fractions"]),
+
+
+def _experiment_models():
+    """(experiment, recipe, seed) for every original model the experiments train."""
+    for experiment in config["experiments"]:
+        for recipe in experiment["recipes"]:
+            for seed in experiment["seeds"]:
+                yield experiment, recipe, seed
 
 
 def all_targets():
     """Every attribution store the experiments name."""
-    targets = []
-    for experiment in config["experiments"]:
-        for recipe in experiment["recipes"]:
-            for seed in experiment["seeds"]:
-                for method in experiment_methods(config, experiment):
-                    targets.append(
-                        paths.attribution_store(
-                            experiment["dataset"], experiment["model"], recipe, seed, method
-                        )
-                    )
-    return targets
+    return [
+        paths.attribution_store(experiment["dataset"], experiment["model"], recipe, seed, method)
+        for experiment, recipe, seed in _experiment_models()
+        for method in experiment_methods(config, experiment)
+    ]
 
 
 def dataset_entry(wildcards):
@@ -72,3 +82,124 @@ def recipe_entry(wildcards):
 
 def method_entry(wildcards):
     return config["methods"][wildcards.method]
+
+
+# ----------------------------------------------------------------------- ROAR / KAR
+
+
+def roar_targets(wildcards):
+    """Tables and figures of ROAR for every model of the experiments that ask for it."""
+    targets = []
+    for experiment, recipe, seed in _experiment_models():
+        if "roar" not in experiment["evaluations"]:
+            continue
+        names = (experiment["dataset"], experiment["model"], recipe, seed)
+        targets.append(paths.roar_table(*names))
+        targets.extend(paths.roar_figure(*names, suffix=suffix) for suffix in ("png", "pdf"))
+    return targets
+
+
+def _experiment_of(wildcards):
+    for experiment, recipe, seed in _experiment_models():
+        if (experiment["dataset"], experiment["model"], recipe, str(seed)) == (
+            wildcards.dataset,
+            wildcards.model,
+            wildcards.recipe,
+            wildcards.seed,
+        ):
+            return experiment
+    raise WorkflowError(
+        f"no experiment trains {wildcards.model} on {wildcards.dataset} with recipe "
+        f"{wildcards.recipe} and seed {wildcards.seed}; add it to 'experiments'"
+    )
+
+
+def roar_results(wildcards):
+    """Every retraining result of one model: method x mode x fraction."""
+    try:
+        methods = roar_methods(config, _experiment_of(wildcards))
+    except ConfigError as error:
+        raise WorkflowError(f"Invalid config: {error}") from None
+    roar = config["roar"]
+    return [
+        paths.roar_result(
+            wildcards.dataset,
+            wildcards.model,
+            wildcards.recipe,
+            wildcards.seed,
+            method,
+            mode,
+            paths.fraction_label(fraction),
+        )
+        for method in methods
+        for mode in roar["modes"]
+        for fraction in roar["fractions"]
+    ]
+
+
+def roar_baselines(wildcards):
+    """Sidecars of the unmasked models, one per retraining seed: the 0 % point."""
+    return [
+        paths.checkpoint_sidecar(wildcards.dataset, wildcards.model, wildcards.recipe, seed)
+        for seed in config["roar"]["seeds"]
+    ]
+
+
+def roar_summary_attrs(wildcards):
+    return {
+        "dataset": wildcards.dataset,
+        "model": wildcards.model,
+        "recipe": wildcards.recipe,
+        "model_seed": int(wildcards.seed),
+        "fill": config["roar"]["fill"],
+    }
+
+
+def masked_output(path):
+    """Masked stores are deleted after retraining unless ``roar.keep_masked`` is set."""
+    return directory(path) if config["roar"]["keep_masked"] else temp(directory(path))
+
+
+# ----------------------------------------------------------------------- curves and fidelity
+
+
+def curves_targets(wildcards):
+    """Fidelity tables and curve figures of every model seed of the experiments asking."""
+    targets = []
+    for experiment in config["experiments"]:
+        if "curves" not in experiment["evaluations"]:
+            continue
+        for seed in experiment["seeds"]:
+            names = (experiment["dataset"], experiment["model"], seed)
+            targets.append(paths.fidelity_table(*names))
+            for kind in ("curves", "lif_example"):
+                for suffix in ("png", "pdf"):
+                    targets.append(paths.curves_figure(*names, suffix=suffix, kind=kind))
+    return sorted(set(targets))
+
+
+def curve_stores_by_recipe(wildcards):
+    """Curve stores of one model seed, by recipe: every method that maps the curves split."""
+    stores = {}
+    split = config["curves"]["split"]
+    for experiment in config["experiments"]:
+        if "curves" not in experiment["evaluations"]:
+            continue
+        if (experiment["dataset"], experiment["model"]) != (wildcards.dataset, wildcards.model):
+            continue
+        if int(wildcards.seed) not in experiment["seeds"]:
+            continue
+        for recipe in experiment["recipes"]:
+            for method in experiment_methods(config, experiment):
+                if split in method_splits(config, method):
+                    store = paths.curves_store(
+                        wildcards.dataset, wildcards.model, recipe, wildcards.seed, method
+                    )
+                    stores.setdefault(recipe, [])
+                    if store not in stores[recipe]:
+                        stores[recipe].append(store)
+    return stores
+
+
+def curve_stores(wildcards):
+    return [store for stores in curve_stores_by_recipe(wildcards).values() for store in stores]

@@ -3,8 +3,10 @@
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from test_data import _write_mnist
 
 from saliencybench.config import WORKFLOW_METHOD_KEYS, ConfigError, load_schema, validate
 
@@ -33,11 +35,20 @@ def test_default_config_is_valid_and_defaults_are_filled(config):
     assert config["experiments"][0]["methods"] == "all"
 
 
-def test_every_preset_is_valid():
-    for path in sorted((ROOT / "configs").glob("*.yaml")):
+LOCAL_FILES = {"mnist": _write_mnist}
+
+
+def test_every_preset_is_valid(tmp_path):
+    """Presets validate; real-data presets against tiny files in the expected format."""
+    presets = sorted((ROOT / "configs").glob("*.yaml"))
+    assert presets
+    for path in presets:
         preset = yaml.safe_load(path.read_text())
-        if any("path" in (d or {}).get("options", {}) for d in preset["datasets"].values()):
-            continue  # real-data presets need the user's local files
+        for name, entry in preset["datasets"].items():
+            if "path" in entry.get("options", {}):
+                folder = tmp_path / path.stem / name
+                LOCAL_FILES[entry["source"]](folder, np.random.default_rng(0), True)
+                entry["options"]["path"] = str(folder)
         validate(preset)
 
 
@@ -91,6 +102,34 @@ def test_missing_dataset_path(config, tmp_path):
     config["datasets"]["mnist"] = {"options": {"path": str(missing)}}
     message = _error(config)
     assert "datasets.mnist" in message and str(missing) in message
+
+
+def test_roar_section(config):
+    validate(config)
+    roar = config["roar"]
+    assert roar["fill"] == "mean" and roar["keep_masked"] is False
+    # the baselines get entries even when the config does not define them
+    bare = yaml.safe_load((ROOT / "config.yaml").read_text())
+    del bare["methods"]["sobel"]
+    validate(bare)
+    assert bare["methods"]["sobel"]["method"] == "sobel"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"fractions": [0.5, 1.0]}, "config key 'roar.fractions.1'"),
+        ({"fractions": [0.0]}, "config key 'roar.fractions.0'"),
+        ({"modes": ["remove"]}, "config key 'roar.modes.0': 'remove' is not one of: roar, kar"),
+        ({"fill": "gray"}, "config key 'roar.fill': 'gray' is not one of: mean, zero"),
+        ({"methods": ["integrated_gradient"]}, "'integrated_gradient' is not defined in 'methods'"),
+        ({"methods": ["lime"]}, "config key 'roar.methods': 'lime' attributes only the test split"),
+        ({"seed": [0]}, "config key 'roar.seed' is unknown in 'roar'"),
+    ],
+)
+def test_bad_roar_settings(config, change, expected):
+    config["roar"].update(change)
+    assert expected in _error(config)
 
 
 def test_experiment_names_undefined_entry(config):

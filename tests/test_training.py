@@ -1,10 +1,12 @@
 """Recipes, schedules and the batched augmentations, against closed forms and torchvision."""
 
+import copy
 import math
 
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from torchvision.transforms import RandomErasing as TorchvisionRandomErasing
 
 from saliencybench.training import (
@@ -155,3 +157,37 @@ def test_normalize_is_a_per_channel_z_score():
     assert out[0, 0, 0, 0].item() == pytest.approx(-2.0)
     assert out[0, 1, 0, 0].item() == pytest.approx(1.0)
     assert math.isclose(out.dtype.itemsize, 4)
+
+
+@pytest.mark.parametrize(
+    ("momentum", "nesterov", "weight_decay"),
+    [(0.0, False, 0.0), (0.9, False, 5e-4), (0.9, True, 1e-4)],
+)
+def test_sgd_matches_torch_optim_exactly(momentum, nesterov, weight_decay):
+    from saliencybench.training import SGD
+
+    torch.manual_seed(0)
+    reference = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    ours = copy.deepcopy(reference)
+    torch_sgd = torch.optim.SGD(
+        reference.parameters(),
+        lr=0.1,
+        momentum=momentum,
+        nesterov=nesterov,
+        weight_decay=weight_decay,
+    )
+    our_sgd = SGD(
+        list(ours.parameters()), momentum=momentum, nesterov=nesterov, weight_decay=weight_decay
+    )
+    for step in range(12):
+        lr = 0.1 * 0.8**step
+        for group in torch_sgd.param_groups:
+            group["lr"] = lr
+        x, y = torch.randn(8, 6), torch.randint(0, 3, (8,))
+        for model, optimizer in ((reference, torch_sgd), (ours, our_sgd)):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+        torch_sgd.step()
+        our_sgd.step(lr)
+        for a, b in zip(reference.parameters(), ours.parameters(), strict=True):
+            assert torch.equal(a, b)

@@ -105,6 +105,7 @@ def validate(config: dict[str, Any], schema: Mapping[str, Any] | None = None) ->
     if errors:
         raise ConfigError(_describe(errors[0]))
     _check_cross_references(config)
+    _check_roar(config)
     _check_dataset_sources(config)
     return config
 
@@ -127,6 +128,58 @@ def _check_cross_references(config: dict[str, Any]) -> None:
                         f"config key 'experiments.{index}.{field}': {name!r} is not defined in "
                         f"'{section}'; defined: {', '.join(sorted(config[section])) or '(none)'}"
                     )
+
+
+ROAR_BASELINES = ("random", "sobel")
+
+
+def _check_roar(config: dict[str, Any]) -> None:
+    """Named ROAR methods must exist and cover the train split; baselines get entries."""
+    methods = config["methods"]
+    for name in config["roar"]["methods"] or []:
+        if name not in methods:
+            raise ConfigError(
+                f"config key 'roar.methods': {name!r} is not defined in 'methods'; "
+                f"defined: {', '.join(sorted(methods))}"
+            )
+        if "train" not in method_splits(config, name):
+            raise ConfigError(
+                f"config key 'roar.methods': {name!r} attributes only the "
+                f"{', '.join(method_splits(config, name))} split; ROAR needs train and test maps"
+            )
+    for name in ROAR_BASELINES:
+        # The baselines are model-free and cost nothing; ROAR always draws them.
+        methods.setdefault(
+            name, {"method": name, "reduction": None, "store_raw": False, "splits": None}
+        )
+
+
+def method_splits(config: Mapping[str, Any], name: str) -> list[str]:
+    """The splits the attribute rule computes for method ``name``."""
+    return list(config["methods"][name].get("splits") or config["attribution"]["splits"])
+
+
+def roar_methods(config: Mapping[str, Any], experiment: Mapping[str, Any]) -> list[str]:
+    """Methods ROAR evaluates for an experiment: baselines first, then the chosen ones.
+
+    Raises:
+        ConfigError: a baseline's maps do not cover the train split.
+    """
+    chosen = config["roar"]["methods"]
+    if chosen is None:
+        chosen = [
+            name
+            for name in experiment_methods(config, experiment)
+            if "train" in method_splits(config, name)
+        ]
+    names = list(ROAR_BASELINES) + sorted(set(chosen) - set(ROAR_BASELINES))
+    for name in ROAR_BASELINES:
+        if "train" not in method_splits(config, name):
+            raise ConfigError(
+                f"config key 'methods.{name}': ROAR needs its train-split maps; "
+                f"it attributes only {', '.join(method_splits(config, name))}"
+            )
+    return names
 
 
 def _check_dataset_sources(config: dict[str, Any]) -> None:

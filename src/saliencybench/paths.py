@@ -41,6 +41,100 @@ def attribution_store(
     return f"{RESULTS}/attributions/{_model_stem(dataset, model, recipe, seed)}/{method}.zarr"
 
 
+def _roar_stem(dataset, model, recipe, seed, method, mode, frac) -> str:
+    return f"{_model_stem(dataset, model, recipe, seed)}/{method}/{mode}/t{frac}"
+
+
+def masked_store(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    recipe: str = "{recipe}",
+    seed="{seed}",
+    method: str = "{method}",
+    mode: str = "{mode}",
+    frac: str = "{frac}",
+) -> str:
+    """The dataset store with ``frac`` of its pixels removed by ``method`` (ROAR or KAR)."""
+    stem = _roar_stem(dataset, model, recipe, seed, method, mode, frac)
+    return f"{RESULTS}/masked/{stem}.zarr"
+
+
+def roar_result(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    recipe: str = "{recipe}",
+    seed="{seed}",
+    method: str = "{method}",
+    mode: str = "{mode}",
+    frac: str = "{frac}",
+) -> str:
+    """Accuracies of the models retrained on one masked store, all retraining seeds."""
+    stem = _roar_stem(dataset, model, recipe, seed, method, mode, frac)
+    return f"{RESULTS}/roar/{stem}.json"
+
+
+def roar_summary(
+    dataset: str = "{dataset}", model: str = "{model}", recipe: str = "{recipe}", seed="{seed}"
+) -> str:
+    return f"{RESULTS}/roar/{_model_stem(dataset, model, recipe, seed)}/accuracy.nc"
+
+
+def _report_stem(dataset, model, recipe, seed) -> str:
+    return f"{dataset}_{model}_{recipe}_seed{seed}"
+
+
+def roar_table(
+    dataset: str = "{dataset}", model: str = "{model}", recipe: str = "{recipe}", seed="{seed}"
+) -> str:
+    return f"{RESULTS}/tables/roar_{_report_stem(dataset, model, recipe, seed)}.csv"
+
+
+def roar_figure(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    recipe: str = "{recipe}",
+    seed="{seed}",
+    suffix: str = "png",
+) -> str:
+    return f"{RESULTS}/figures/roar_{_report_stem(dataset, model, recipe, seed)}.{suffix}"
+
+
+def curves_store(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    recipe: str = "{recipe}",
+    seed="{seed}",
+    method: str = "{method}",
+) -> str:
+    """MIF/LIF curves and per-image fidelity of one attribution store."""
+    return f"{RESULTS}/curves/{_model_stem(dataset, model, recipe, seed)}/{method}.zarr"
+
+
+def fidelity_summary(dataset: str = "{dataset}", model: str = "{model}", seed="{seed}") -> str:
+    """Fidelity A and mean curves of every recipe and estimator of one model seed."""
+    return f"{RESULTS}/curves/{dataset}/{model}/fidelity_seed{seed}.nc"
+
+
+def fidelity_table(dataset: str = "{dataset}", model: str = "{model}", seed="{seed}") -> str:
+    return f"{RESULTS}/tables/fidelity_{dataset}_{model}_seed{seed}.csv"
+
+
+def curves_figure(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    seed="{seed}",
+    suffix: str = "png",
+    kind: str = "curves",
+) -> str:
+    """``kind`` ``curves``: MIF/LIF per estimator; ``lif_example``: one image's LIF curve."""
+    return f"{RESULTS}/figures/{kind}_{dataset}_{model}_seed{seed}.{suffix}"
+
+
+def fraction_label(fraction: float) -> str:
+    """The text of a fraction in paths and wildcards: ``0.1``, ``0.25``, ``0.9``."""
+    return f"{float(fraction):g}"
+
+
 def log_file(rule: str, stem: str) -> str:
     """``logs/{rule}/{stem}.log``; ``stem`` uses the same wildcards as the rule's output."""
     return f"{LOGS}/{rule}/{stem}.log"

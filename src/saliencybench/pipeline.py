@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,20 @@ def build_from_sidecar(sidecar: dict[str, Any]):
     )
 
 
-def train(
-    data_path: str | Path,
+@dataclass
+class FitResult:
+    """A model trained on a dataset store, with what its sidecar records."""
+
+    model: Any
+    history: list[dict[str, float]]
+    train_accuracy: float
+    test_accuracy: float
+    seconds: float
+    device: str
+
+
+def fit(
+    dataset: store.DatasetStore,
     *,
     model_name: str,
     model_entry: dict[str, Any],
@@ -101,13 +114,11 @@ def train(
     recipe_entry: dict[str, Any],
     seed: int,
     device: str,
-    checkpoint: str | Path,
-    sidecar_path: str | Path,
-) -> dict[str, Any]:
-    """Train one model on a dataset store and write its checkpoint and JSON sidecar.
+) -> FitResult:
+    """Build a model from ``seed``, train it on the train split, measure both splits.
 
-    Returns:
-        The sidecar: architecture, recipe, seed, accuracies, data hash, history.
+    The same seed gives the same initial weights, batch order and augmentation, so the
+    unmasked training of seed ``s`` is the fraction-0 point of a ROAR retraining with seed ``s``.
     """
     import torch
 
@@ -123,9 +134,8 @@ def train(
 
     recipe = Recipe.from_config(recipe_entry)
     target_device = resolve_device(device)
-    dataset = store.read_dataset(data_path)
     train_split, test_split = dataset["train"], dataset["test"]
-    _, channels, height, width = train_split.images.shape
+    _, channels, height, _ = train_split.images.shape
     seed_everything(seed)
     model = build_model(
         model_entry["architecture"],
@@ -150,6 +160,54 @@ def train(
     )
     started = time.perf_counter()
     history = train_model(model, train_x, train_y, recipe, seed=seed)
+    seconds = time.perf_counter() - started
+    result = FitResult(
+        model=model,
+        history=history,
+        train_accuracy=accuracy(model, train_x, train_y),
+        test_accuracy=accuracy(model, test_x, test_y),
+        seconds=seconds,
+        device=str(target_device),
+    )
+    log.info(
+        "test accuracy %.4f (train %.4f) after %.1fs",
+        result.test_accuracy,
+        result.train_accuracy,
+        result.seconds,
+    )
+    return result
+
+
+def train(
+    data_path: str | Path,
+    *,
+    model_name: str,
+    model_entry: dict[str, Any],
+    recipe_name: str,
+    recipe_entry: dict[str, Any],
+    seed: int,
+    device: str,
+    checkpoint: str | Path,
+    sidecar_path: str | Path,
+) -> dict[str, Any]:
+    """Train one model on a dataset store and write its checkpoint and JSON sidecar.
+
+    Returns:
+        The sidecar: architecture, recipe, seed, accuracies, data hash, history.
+    """
+    import torch
+
+    dataset = store.read_dataset(data_path)
+    _, channels, height, width = dataset["train"].images.shape
+    result = fit(
+        dataset,
+        model_name=model_name,
+        model_entry=model_entry,
+        recipe_name=recipe_name,
+        recipe_entry=recipe_entry,
+        seed=seed,
+        device=device,
+    )
     sidecar = {
         "architecture": model_entry["architecture"],
         "model": model_name,
@@ -162,24 +220,18 @@ def train(
         "image_shape": [channels, height, width],
         "dataset": str(dataset.attrs.get("name", Path(data_path).stem)),
         "data_hash": dataset.content_hash,
-        "train_accuracy": accuracy(model, train_x, train_y),
-        "test_accuracy": accuracy(model, test_x, test_y),
-        "history": history,
-        "train_seconds": time.perf_counter() - started,
-        "device": str(target_device),
+        "train_accuracy": result.train_accuracy,
+        "test_accuracy": result.test_accuracy,
+        "history": result.history,
+        "train_seconds": result.seconds,
+        "device": result.device,
         "versions": software_versions(),
     }
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
     with store.atomic_path(checkpoint) as tmp:
         torch.save(state, tmp)
     sidecar["checkpoint_sha256"] = store.file_hash(checkpoint)
     store.write_json(sidecar_path, sidecar)
-    log.info(
-        "test accuracy %.4f (train %.4f) after %.1fs",
-        sidecar["test_accuracy"],
-        sidecar["train_accuracy"],
-        sidecar["train_seconds"],
-    )
     return sidecar
 
 

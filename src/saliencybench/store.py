@@ -318,3 +318,68 @@ def read_attributions(path: str | os.PathLike[str]) -> AttributionStore:
             raw = _read_array(root, f"{split}/raw", path, "attribution store")
         splits[split] = AttributionSplit(maps, targets, raw)
     return AttributionStore(str(path), splits, attrs)
+
+
+# ----------------------------------------------------------------------- evaluation stores
+
+
+def flat_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Attributes NetCDF and Zarr both hold: numbers and strings; None as ''; others as JSON."""
+    flat = {}
+    for key, value in attrs.items():
+        if value is None:
+            value = ""
+        elif not isinstance(value, str | int | float):
+            value = json.dumps(value)
+        flat[key] = value
+    return flat
+
+
+def write_xarray(dataset, path: str | os.PathLike[str]) -> None:
+    """Write an xarray Dataset as a Zarr store, atomically; its ``format`` attribute names it."""
+    dataset = dataset.copy()
+    dataset.attrs = flat_attrs(dataset.attrs)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        # String coordinates (method and reduction names) have no Zarr 3 data type yet;
+        # zarr-python and xarray read them back, which is all these stores need.
+        warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
+        dataset.to_zarr(tmp, mode="w", consolidated=False, zarr_format=3)
+
+
+def read_xarray(path: str | os.PathLike[str], expected_format: str, what: str):
+    """Open an evaluation store written by :func:`write_xarray` and load it into memory."""
+    import xarray as xr
+
+    _open_group(path, expected_format, what)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module="zarr")
+            return xr.open_zarr(path, consolidated=False).load()
+    except Exception as error:
+        raise StoreError(
+            f"{path}: {what} is corrupt ({type(error).__name__}: {error}); delete it and rerun"
+        ) from None
+
+
+def write_netcdf(dataset, path: str | os.PathLike[str]) -> None:
+    """Write a summary Dataset as NetCDF (h5netcdf), atomically."""
+    dataset = dataset.copy()
+    dataset.attrs = flat_attrs(dataset.attrs)
+    with atomic_path(path) as tmp:
+        dataset.to_netcdf(tmp, engine="h5netcdf")
+
+
+def read_netcdf(path: str | os.PathLike[str], expected_format: str, what: str):
+    """Open a summary written by :func:`write_netcdf`, loaded into memory and checked."""
+    import xarray as xr
+
+    if not Path(path).is_file():
+        raise StoreError(f"{path}: {what} does not exist")
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as opened:
+            summary = opened.load()
+    except (OSError, ValueError) as error:
+        raise StoreError(f"{path}: unreadable {what} ({error}); delete it and rerun") from None
+    if summary.attrs.get("format") != expected_format:
+        raise StoreError(f"{path}: not a {what}; delete it and rerun")
+    return summary

@@ -1,0 +1,130 @@
+"""Benchmark of ROAR/KAR on the default config: retraining cost and overhead.
+
+Builds the backbone first (untimed), then times `snakemake roar` in a scratch working
+directory and prints:
+
+- seconds per retraining (one seed on one masked dataset, from the retraining records);
+- the share of ROAR wall time spent outside training steps: 1 - (sum of training seconds) /
+  (wall time x concurrent job slots), where slots = cores // threads of the retrain rule.
+  Job start-up (imports), masking, data loading, summary and figure all count as outside;
+  target under 20 %;
+- retraining throughput in images/s of the package's training loop against a bare loop
+  (same model, tensors, batch size, optimizer; no schedule, no augmentation hooks, no
+  accounting) on the digits dataset; target at least 0.8.
+
+Usage: python benchmarks/roar.py [--config config.yaml] [--cores N] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from backbone import ROOT, snakemake  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "src"))
+
+OUTSIDE_TARGET = 0.20
+THROUGHPUT_TARGET = 0.8
+
+
+def bare_loop_ratio(workdir: Path, dataset: str, recipe_entry: dict, repeats: int = 3) -> float:
+    """images/s of ``training.train_model`` divided by images/s of a bare SGD loop."""
+    import torch
+
+    from saliencybench import paths, store
+    from saliencybench.models import build_model
+    from saliencybench.training import Recipe, normalize, train_model
+
+    torch.set_num_threads(1)
+    data = store.read_dataset(workdir / paths.data_store(dataset))
+    images = normalize(data["train"].images, data.mean, data.std, torch.device("cpu"))
+    labels = torch.as_tensor(data["train"].labels)
+    recipe = Recipe.from_config(recipe_entry)
+    _, channels, height, _ = images.shape
+
+    def fresh():
+        torch.manual_seed(0)
+        return build_model(
+            "small_cnn", in_channels=channels, num_classes=len(data.class_names), image_size=height
+        )
+
+    def bare(model) -> None:
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=1e-4
+        )
+        loss_fn = torch.nn.CrossEntropyLoss()
+        model.train()
+        for _ in range(recipe.epochs):
+            order = torch.randperm(len(images))
+            for start in range(0, len(images), recipe.batch_size):
+                index = order[start : start + recipe.batch_size]
+                loss = loss_fn(model(images[index]), labels[index])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+
+    def timed(run) -> float:
+        best = float("inf")
+        for _ in range(repeats):
+            model = fresh()
+            started = time.perf_counter()
+            run(model)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    package = timed(lambda model: train_model(model, images, labels, recipe, seed=0))
+    baseline = timed(bare)
+    return baseline / package
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
+    parser.add_argument("--cores", default="all")
+    parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    args = parser.parse_args()
+    import yaml
+
+    config = yaml.safe_load(args.config.read_text())
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="saliencybench-roar-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        snakemake(workdir, args.config.resolve(), args.cores)
+        wall, _ = snakemake(workdir, args.config.resolve(), args.cores, "roar")
+        records = [json.loads(p.read_text()) for p in (workdir / "results/roar").rglob("t*.json")]
+        runs = [run for record in records for run in record["runs"]]
+        if not runs:
+            sys.exit("no retraining ran: does an experiment list 'roar' in its evaluations?")
+        train_seconds = sum(run["train_seconds"] for run in runs)
+        cores = os.cpu_count() if args.cores == "all" else int(args.cores)
+        slots = max(1, cores // max(1, cores // 2))
+        outside = 1.0 - train_seconds / (wall * slots)
+        print(f"ROAR wall time (snakemake roar)  {wall:8.1f} s over {slots} job slots")
+        print(f"retrainings                      {len(runs):8d} in {len(records)} jobs")
+        print(f"seconds per retraining           {train_seconds / len(runs):8.2f} s")
+        print(
+            f"share outside training steps     {outside:8.1%}   "
+            f"ratio to {OUTSIDE_TARGET:.0%} target: {outside / OUTSIDE_TARGET:.2f}"
+        )
+        experiment = next(e for e in config["experiments"] if "roar" in e.get("evaluations", []))
+        recipe = config["recipes"][experiment.get("recipes", ["standard"])[0]]
+        ratio = bare_loop_ratio(workdir, experiment["dataset"], recipe)
+        print(
+            f"training loop vs bare loop       {ratio:8.2f} of its images/s   "
+            f"ratio to {THROUGHPUT_TARGET} target: {ratio / THROUGHPUT_TARGET:.2f}"
+        )
+    finally:
+        if args.keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+# Perturbation curves (MIF / LIF) and fidelity A (Brocki & Chung 2023).
+
+
+rule perturbation_curves:
+    input:
+        data=paths.data_store(),
+        checkpoint=paths.checkpoint(),
+        sidecar=paths.checkpoint_sidecar(),
+        maps=paths.attribution_store(),
+    output:
+        store=directory(paths.curves_store()),
+    params:
+        curves=config["curves"],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        paths.log_file(
+            "perturbation_curves", "{dataset}/{model}/{recipe}/seed{seed}/{method}"
+        ),
+    benchmark:
+        paths.benchmark_file(
+            "perturbation_curves", "{dataset}/{model}/{recipe}/seed{seed}/{method}"
+        )
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/curves.py"
+
+
+rule fidelity_summary:
+    input:
+        stores=curve_stores,
+    output:
+        summary=paths.fidelity_summary(),
+    params:
+        by_recipe=curve_stores_by_recipe,
+    log:
+        paths.log_file("fidelity_summary", "{dataset}/{model}/seed{seed}"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/fidelity_summary.py"
+
+
+rule fidelity_report:
+    input:
+        summary=paths.fidelity_summary(),
+    output:
+        table=paths.fidelity_table(),
+        curves_png=paths.curves_figure(suffix="png"),
+        curves_pdf=paths.curves_figure(suffix="pdf"),
+        example_png=paths.curves_figure(suffix="png", kind="lif_example"),
+        example_pdf=paths.curves_figure(suffix="pdf", kind="lif_example"),
+    log:
+        paths.log_file("fidelity_report", "{dataset}/{model}/seed{seed}"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/fidelity_report.py"
+
+
+rule curves:
+    input:
+        curves_targets,

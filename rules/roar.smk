@@ -1,0 +1,100 @@
+# RemOve And Retrain / Keep And Retrain (Hooker et al. 2019): mask, retrain, summarize, report.
+
+
+rule mask:
+    input:
+        data=paths.data_store(),
+        maps=paths.attribution_store(),
+    output:
+        store=masked_output(paths.masked_store()),
+    params:
+        fill=config["roar"]["fill"],
+        blur_sigma=config["roar"]["blur_sigma"],
+        seed=config["seed"],
+    log:
+        paths.log_file("mask", "{dataset}/{model}/{recipe}/seed{seed}/{method}/{mode}/t{frac}"),
+    benchmark:
+        paths.benchmark_file("mask", "{dataset}/{model}/{recipe}/seed{seed}/{method}/{mode}/t{frac}")
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/mask.py"
+
+
+rule retrain:
+    input:
+        data=paths.masked_store(),
+    output:
+        result=paths.roar_result(),
+    params:
+        model=model_entry,
+        recipe=recipe_entry,
+        seeds=config["roar"]["seeds"],
+        device=config["device"],
+    log:
+        paths.log_file(
+            "retrain", "{dataset}/{model}/{recipe}/seed{seed}/{method}/{mode}/t{frac}"
+        ),
+    benchmark:
+        paths.benchmark_file(
+            "retrain", "{dataset}/{model}/{recipe}/seed{seed}/{method}/{mode}/t{frac}"
+        )
+    threads: max(1, workflow.cores // 2)
+    priority: 5
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=480,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/retrain.py"
+
+
+rule roar_summary:
+    input:
+        results=roar_results,
+        baselines=roar_baselines,
+    output:
+        summary=paths.roar_summary(),
+    params:
+        attrs=roar_summary_attrs,
+        seeds=config["roar"]["seeds"],
+    log:
+        paths.log_file("roar_summary", "{dataset}/{model}/{recipe}/seed{seed}"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/roar_summary.py"
+
+
+rule roar_report:
+    input:
+        summary=paths.roar_summary(),
+    output:
+        table=paths.roar_table(),
+        png=paths.roar_figure(suffix="png"),
+        pdf=paths.roar_figure(suffix="pdf"),
+    log:
+        paths.log_file("roar_report", "{dataset}/{model}/{recipe}/seed{seed}"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/roar_report.py"
+
+
+rule roar:
+    input:
+        roar_targets,

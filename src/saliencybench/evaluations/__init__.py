@@ -1,0 +1,1 @@
+"""One module per evaluation: ROAR/KAR, perturbation curves, robustness, randomization, hermitry."""

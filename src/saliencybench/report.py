@@ -1,0 +1,251 @@
+"""Tables and figures from the summary Datasets of the evaluations.
+
+Tables are CSV in the layout of the papers' appendix tables; figures are written as PNG and
+PDF with matplotlib's non-interactive backend. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from saliencybench import store
+
+MODE_TITLES = {
+    "roar": "ROAR: most important pixels removed",
+    "kar": "KAR: least important pixels removed",
+}
+BASELINE_STYLES = {
+    "random": {"color": "black", "linestyle": "--"},
+    "sobel": {"color": "0.45", "linestyle": ":"},
+}
+
+
+def _mean_std(values: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample standard deviation over seeds, skipping missing (NaN) runs.
+
+    A cell with no run is NaN; a cell with one run has standard deviation 0.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    present = np.isfinite(values)
+    count = present.sum(axis=axis)
+    total = np.where(present, values, 0.0).sum(axis=axis)
+    mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    deviation = np.where(present, values - np.expand_dims(mean, axis), 0.0)
+    variance = (deviation**2).sum(axis=axis) / np.maximum(count - 1, 1)
+    std = np.where(count > 1, np.sqrt(variance), 0.0)
+    return mean, std
+
+
+def roar_table(summary) -> list[dict[str, str]]:
+    """Rows of the ROAR/KAR table: one per (mode, method), one column per fraction.
+
+    Cells are test accuracy in percent as ``mean ± std`` over retraining seeds, with the
+    unmasked baseline in the ``0%`` column, as in the appendix tables of Loreth (2023).
+    """
+    baseline_mean, baseline_std = _mean_std(summary["baseline_accuracy"].values * 100.0)
+    rows = []
+    for mode in summary["mode"].values:
+        for method in summary["method"].values:
+            values = summary["accuracy"].sel({"mode": mode, "method": method}).values * 100.0
+            mean, std = _mean_std(values)
+            row = {"mode": str(mode), "method": str(method)}
+            row["0%"] = _cell(float(baseline_mean), float(baseline_std))
+            for fraction, m, s in zip(summary["fraction"].values, mean, std, strict=True):
+                row[f"{_percent(fraction)}%"] = _cell(float(m), float(s))
+            rows.append(row)
+    return rows
+
+
+def _percent(fraction: float) -> str:
+    return f"{float(fraction) * 100:g}"
+
+
+def _cell(mean: float, std: float) -> str:
+    return "" if not np.isfinite(mean) else f"{mean:.2f} ± {std:.2f}"
+
+
+def parse_cell(cell: str) -> tuple[float, float]:
+    """Inverse of the table's cell format: ``"95.40 ± 1.23"`` to ``(95.4, 1.23)``."""
+    mean, std = cell.split("±")
+    return float(mean), float(std)
+
+
+def write_csv(rows: Sequence[dict[str, str]], output: str | Path) -> None:
+    """Write table rows (dicts with the same keys) as CSV, atomically."""
+    import csv
+
+    with store.atomic_path(output) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def roar_figure(summary, outputs: Sequence[str | Path], *, title: str = "") -> None:
+    """Accuracy against the share of pixels removed, ROAR and KAR side by side.
+
+    One line per method with a band of ± one standard deviation over seeds; ``random``
+    and ``sobel`` are drawn as black and gray dashed baselines (Hooker et al. 2019, Fig. 4).
+    Every path in ``outputs`` gets the same figure in the format its suffix names.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    modes = [str(mode) for mode in summary["mode"].values]
+    methods = [str(method) for method in summary["method"].values]
+    fractions = np.concatenate([[0.0], summary["fraction"].values]) * 100.0
+    baseline_mean, baseline_std = _mean_std(summary["baseline_accuracy"].values * 100.0)
+    others = [m for m in methods if m not in BASELINE_STYLES]
+    colors = plt.get_cmap("tab10" if len(others) <= 10 else "tab20")
+    figure, axes = plt.subplots(
+        1, len(modes), figsize=(5.2 * len(modes) + 2.2, 4.2), sharey=True, squeeze=False
+    )
+    for axis, mode in zip(axes[0], modes, strict=True):
+        for method in methods:
+            values = summary["accuracy"].sel({"mode": mode, "method": method}).values * 100.0
+            mean, std = _mean_std(values)
+            mean = np.concatenate([[baseline_mean], mean])
+            std = np.concatenate([[baseline_std], std])
+            style = BASELINE_STYLES.get(method) or {
+                "color": colors(others.index(method) % colors.N),
+                "linestyle": "-",
+            }
+            axis.plot(fractions, mean, marker="o", markersize=3.5, label=method, **style)
+            axis.fill_between(fractions, mean - std, mean + std, color=style["color"], alpha=0.15)
+        axis.set_title(MODE_TITLES.get(mode, mode))
+        axis.set_xlabel("pixels removed (%)")
+        axis.set_xticks(fractions)
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy after retraining (%)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="center right", frameon=False)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0, 1 - 2.0 / figure.get_figwidth(), 1))
+    try:
+        for output in outputs:
+            suffix = Path(output).suffix
+            with store.atomic_path(output) as tmp:
+                figure.savefig(tmp, format=suffix.lstrip("."), dpi=150)
+    finally:
+        plt.close(figure)
+
+
+# ----------------------------------------------------------------------- curves and fidelity
+
+
+def fidelity_table(summary) -> list[dict[str, str]]:
+    """Rows of the fidelity table: one per recipe, one column per estimator, ``A ± CI``.
+
+    The layout of Table 1 of Brocki & Chung (2023); A is x100, the interval 95 %.
+    """
+    rows = []
+    for recipe in summary["recipe"].values:
+        row = {"recipe": str(recipe)}
+        for estimator in summary["estimator"].values:
+            cell = summary.sel({"recipe": recipe, "estimator": estimator})
+            area, ci = float(cell["area"]), float(cell["area_ci"])
+            row[str(estimator)] = "" if not np.isfinite(area) else f"{area:.1f} ± {ci:.1f}"
+        rows.append(row)
+    return rows
+
+
+def _save(figure, outputs: Sequence[str | Path]) -> None:
+    import matplotlib.pyplot as plt
+
+    try:
+        for output in outputs:
+            with store.atomic_path(output) as tmp:
+                figure.savefig(tmp, format=Path(output).suffix.lstrip("."), dpi=150)
+    finally:
+        plt.close(figure)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def curves_figure(summary, outputs: Sequence[str | Path], *, title: str = "") -> None:
+    """MIF (top) and LIF (bottom) mean normalized curves per estimator, a line per recipe.
+
+    The layout of Figure 3 of Brocki & Chung (2023).
+    """
+    plt = _pyplot()
+    estimators = [str(e) for e in summary["estimator"].values]
+    fractions = summary["fraction"].values * 100.0
+    figure, axes = plt.subplots(
+        2,
+        len(estimators),
+        figsize=(2.6 * len(estimators) + 1.0, 5.2),
+        sharex=True,
+        sharey="row",
+        squeeze=False,
+    )
+    for column, estimator in enumerate(estimators):
+        for row, order in enumerate(("mif", "lif")):
+            axis = axes[row][column]
+            for recipe in summary["recipe"].values:
+                curve = summary["curve"].sel(
+                    {"recipe": recipe, "estimator": estimator, "order": order}
+                )
+                axis.plot(fractions, curve.values, label=str(recipe))
+            axis.axhline(1.0, color="0.6", linewidth=0.6)
+            axis.grid(alpha=0.3)
+            if row == 0:
+                axis.set_title(estimator)
+            else:
+                axis.set_xlabel("pixels perturbed (%)")
+        axes[0][0].set_ylabel("MIF: normalized logit")
+        axes[1][0].set_ylabel("LIF: normalized logit")
+    axes[0][-1].legend(title="recipe", frameon=False)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    _save(figure, outputs)
+
+
+def lif_example_figure(
+    summary, outputs: Sequence[str | Path], *, estimator: str | None = None, title: str = ""
+) -> None:
+    """One image's LIF curve (top) above its importance scores in LIF order (bottom).
+
+    The layout of Figure 4 of Brocki & Chung (2023): masking pixels with negative scores
+    should coincide with a rising logit. ``estimator`` defaults to the first signed one
+    (``IG_sum``, ``SG'_sum``, ``VG'_sum``) present, else the first.
+    """
+    plt = _pyplot()
+    estimators = [str(e) for e in summary["estimator"].values]
+    if estimator is None:
+        signed = [e for e in ("IG_sum", "SG'_sum", "VG'_sum") if e in estimators]
+        estimator = signed[0] if signed else estimators[0]
+    recipes = [str(r) for r in summary["recipe"].values]
+    fractions = summary["fraction"].values * 100.0
+    figure, axes = plt.subplots(
+        2, len(recipes), figsize=(3.4 * len(recipes) + 0.6, 5.2), sharex=True, squeeze=False
+    )
+    for column, recipe in enumerate(recipes):
+        cell = summary.sel({"recipe": recipe, "estimator": estimator})
+        axes[0][column].plot(fractions, cell["example_curve"].sel(order="lif").values)
+        axes[0][column].set_title(f"{recipe}: {estimator}")
+        scores = cell["example_scores"].values
+        scores = scores[np.isfinite(scores)]
+        axes[1][column].plot(np.linspace(0, 100, len(scores)), scores, color="tab:red")
+        axes[1][column].axhline(0.0, color="0.6", linewidth=0.6)
+        axes[1][column].set_xlabel("pixels perturbed in LIF order (%)")
+        for axis in axes[:, column]:
+            axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("normalized logit")
+    axes[1][0].set_ylabel("importance score")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    _save(figure, outputs)

@@ -1,0 +1,79 @@
+"""End-to-end curves: `snakemake curves` on two recipes, then one changed curve setting."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from PIL import Image
+from test_workflow_roar import _job_counts, _snakemake
+
+from saliencybench import paths
+from saliencybench.evaluations.curves import read_fidelity
+
+MODEL = ("digits", "small_cnn", 0)
+
+CONFIG = {
+    "seed": 0,
+    "device": "cpu",
+    "datasets": {"digits": {"source": "digits", "options": {"max_train": 200, "max_test": 60}}},
+    "models": {"small_cnn": {}},
+    "recipes": {
+        "standard": {"epochs": 2, "batch_size": 32, "lr": 0.05},
+        "fpa": {"epochs": 2, "batch_size": 32, "lr": 0.05, "augmentation": {"name": "fpa"}},
+    },
+    "methods": {
+        "integrated_gradients": {"n_steps": 8, "store_raw": True, "splits": ["test"]},
+        "random": {"splits": ["test"]},
+        "sobel": {"splits": ["test"]},
+    },
+    "curves": {"steps": 8, "max_images": 40},
+    "experiments": [
+        {
+            "dataset": "digits",
+            "model": "small_cnn",
+            "recipes": ["standard", "fpa"],
+            "evaluations": ["curves"],
+        }
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def curves_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("curves")
+    done = _snakemake(workdir, CONFIG, "curves")
+    assert done.returncode == 0, done.stderr[-5000:]
+    return workdir, done
+
+
+def test_curves_outputs(curves_run):
+    workdir, done = curves_run
+    counts = _job_counts(done.stderr)
+    assert counts["perturbation_curves"] == 6  # three methods, two recipes
+    summary = read_fidelity(workdir / paths.fidelity_summary(*MODEL))
+    assert list(summary["recipe"].values) == ["standard", "fpa"]
+    # IG evaluated signed and unsigned from its raw attributions, in the paper's order
+    assert list(summary["estimator"].values) == ["Random", "IG_sum", "IG_abs", "sobel_sum"]
+    assert (summary["images"].values == 40).all()
+    with open(workdir / paths.fidelity_table(*MODEL), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["recipe"] for row in rows] == ["standard", "fpa"]
+    assert all("±" in row["IG_sum"] for row in rows)
+    for kind in ("curves", "lif_example"):
+        with Image.open(workdir / paths.curves_figure(*MODEL, suffix="png", kind=kind)) as image:
+            image.verify()
+        pdf = workdir / paths.curves_figure(*MODEL, suffix="pdf", kind=kind)
+        assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_changing_the_steps_reruns_only_the_curves(curves_run):
+    workdir, _ = curves_run
+    changed = {**CONFIG, "curves": {**CONFIG["curves"], "steps": 4}}
+    done = _snakemake(workdir, changed, "curves")
+    assert done.returncode == 0, done.stderr[-5000:]
+    counts = _job_counts(done.stderr)
+    assert counts["perturbation_curves"] == 6
+    assert "attribute" not in counts and "train" not in counts
+    summary = read_fidelity(workdir / paths.fidelity_summary(*MODEL))
+    assert len(summary["fraction"]) == 5
