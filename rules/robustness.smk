@@ -1,0 +1,72 @@
+# Infidelity and max-sensitivity, with SmoothGrad-smoothed variants (Yeh et al. 2019).
+
+
+rule robustness_metrics:
+    input:
+        unpack(robustness_explained_classes),
+        data=paths.data_store(),
+        checkpoint=paths.checkpoint(),
+        sidecar=paths.checkpoint_sidecar(),
+    output:
+        store=directory(paths.robustness_store()),
+    params:
+        entry=method_entry,
+        settings=config["robustness"],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        paths.log_file("robustness_metrics", "{dataset}/{model}/{recipe}/seed{seed}/{method}"),
+    benchmark:
+        paths.benchmark_file(
+            "robustness_metrics", "{dataset}/{model}/{recipe}/seed{seed}/{method}"
+        )
+    threads: 1
+    resources:
+        gpu=gpus_per_job(),
+        mem_mb=scaled_by_data(4000, per_mb=8),
+        runtime=scaled_by_data(120, per_mb=1),
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/robustness_metrics.py"
+
+
+rule robustness_summary:
+    input:
+        stores=robustness_stores,
+    output:
+        summary=paths.robustness_summary(),
+    log:
+        paths.log_file("robustness_summary", "{dataset}/{model}/{recipe}/seed{seed}"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/robustness_summary.py"
+
+
+rule robustness_report:
+    input:
+        summary=paths.robustness_summary(),
+    output:
+        table=paths.robustness_table(),
+        png=paths.robustness_figure(suffix="png"),
+        pdf=paths.robustness_figure(suffix="pdf"),
+    log:
+        paths.log_file("robustness_report", "{dataset}/{model}/{recipe}/seed{seed}"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/robustness_report.py"
+
+
+rule robustness:
+    input:
+        robustness_targets,

@@ -1,0 +1,497 @@
+"""Infidelity and max-sensitivity of explanations, and of their smoothed variants (Yeh et al. 2019).
+
+Infidelity (Def. 2.1) is ``E_I[(I^T phi - (f(x) - f(x - I)))^2]`` and max-sensitivity
+(Def. 3.1) ``max_{|y - x| <= r} |phi(y) - phi(x)|``; both are Monte-Carlo estimates from
+``captum.metrics.infidelity`` and ``captum.metrics.sensitivity_max``, with this project's
+perturbation functions and seeded generators. Following Sec. 2.5 of the paper, an
+explanation is evaluated in two scopes:
+
+- ``local`` (sensitivities, e.g. the gradient) under the **noisy baseline** perturbation
+  ``I = x - (x0 + e)``, ``e ~ N(0, noise_std^2)``;
+- ``global`` (contributions, e.g. the gradient times ``x - x0``) under **square removal**:
+  a uniformly placed square, all channels, set to ``x0``; then ``I`` is the square's
+  indicator and ``I^T phi`` the attribution inside the square.
+
+A method's local explanation comes from ``Method.attribute_local``; its global one is its own
+attribution for global methods and the local one times ``x - x0`` otherwise. Channel-less
+attributions (N,1,H,W) are spread evenly over the channels, so that their channel sum is the
+pixel score. The ``smoothgrad`` variant (the paper's ``-SG``) averages an explanation over
+noisy copies of the input with captum's ``NoiseTunnel``.
+
+Sensitivity is captum's: the norm of the change divided by the norm of the explanation at
+``x``, the largest over ``n_samples`` uniform draws in the L-infinity box of radius
+``radius x (input range)``. Infidelity uses Yeh et al.'s beta scaling (``normalize``) by
+default, as the authors' code does: it measures the explanation's direction, not its scale.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from captum.attr import Attribution, NoiseTunnel
+from captum.log import log_usage
+from captum.metrics import infidelity, sensitivity_max
+from torch import Tensor, nn
+
+from saliencybench.methods import AttributionContext, Method, square_side
+
+log = logging.getLogger("saliencybench")
+
+SCOPES = ("local", "global")
+PERTURBATION_OF_SCOPE = {"local": "noisy_baseline", "global": "square"}
+SMOOTHINGS = ("none", "smoothgrad")
+# The optimal explanations are expectations over their own perturbation already; Yeh et al.
+# report them without a smoothed row, and smoothing them multiplies the cost by nt_samples.
+UNSMOOTHED_METHODS = frozenset({"square", "noisy_baseline"})
+
+ROBUSTNESS_FORMAT = "saliencybench.robustness/1"
+SUMMARY_FORMAT = "saliencybench.robustness_summary/1"
+
+
+def _seed_stream(seed: int) -> Callable[[], int]:
+    """A deterministic sequence of batch seeds for the repeated calls of one explanation."""
+    calls = 0
+
+    def next_seed() -> int:
+        nonlocal calls
+        calls += 1
+        return int(np.random.SeedSequence([seed, calls]).generate_state(1)[0] & 0x7FFFFFFF)
+
+    return next_seed
+
+
+def _spread_over_channels(attributions: Tensor, channels: int) -> Tensor:
+    if attributions.shape[1] == channels:
+        return attributions
+    return attributions.expand(-1, channels, -1, -1) / channels
+
+
+def has_scope(method: Method, scope: str) -> bool:
+    """Whether ``method`` has an explanation in ``scope`` (every method has a global one)."""
+    return scope == "global" or method.scope == "local" or _overrides_local(method)
+
+
+def _overrides_local(method: Method) -> bool:
+    return type(method).attribute_local is not Method.attribute_local
+
+
+class Explanation:
+    """The explanation function of one registry method in one scope, seeded per call.
+
+    Args:
+        method: a constructed registry method (model and parameters bound).
+        scope: ``local`` or ``global``.
+        baseline: x0 of the global explanation, in the normalized space.
+        seed: seeds the batch seeds of successive calls.
+    """
+
+    def __init__(self, method: Method, scope: str, baseline: float, seed: int) -> None:
+        if not has_scope(method, scope):
+            raise ValueError(f"{method.name} has no {scope} explanation")
+        self.method = method
+        self.scope = scope
+        self.baseline = baseline
+        self._next_seed = _seed_stream(seed)
+
+    def __call__(self, inputs: Tensor | tuple[Tensor, ...], target: Tensor) -> Tensor | tuple:
+        """Explanations of a batch; a 1-tuple for tuple inputs, as captum's metrics expect."""
+        if isinstance(inputs, tuple):
+            return (self(inputs[0], target),)
+        x = inputs
+        seed = self._next_seed()
+        if self.scope == "global" and self.method.scope == "global":
+            explanation = self.method.attribute(x, target, seed)
+        else:
+            explanation = self.method.attribute_local(x, target, seed)
+            if self.scope == "global":
+                explanation = _spread_over_channels(explanation, x.shape[1]) * (x - self.baseline)
+        return _spread_over_channels(explanation, x.shape[1]).detach()
+
+
+class _ExplanationAttribution(Attribution):
+    """An :class:`Explanation` as a captum ``Attribution``, so ``NoiseTunnel`` can wrap it."""
+
+    def __init__(self, model: nn.Module, explanation: Callable[..., Tensor]) -> None:
+        super().__init__(model)
+        self.explanation = explanation
+
+    @log_usage()
+    def attribute(self, inputs: Tensor, target: Tensor | None = None) -> Tensor:
+        return self.explanation(inputs, target)
+
+
+class SmoothedExplanation:
+    """SmoothGrad of any explanation: its mean over noisy copies (captum ``NoiseTunnel``).
+
+    Args:
+        explanation: the explanation to smooth.
+        model: the model it explains.
+        nt_samples: noisy copies per image; stdev: their noise standard deviation.
+        nt_samples_batch_size: copies per image per call of the explanation (None = all).
+        seed: seeds the noise of successive calls (NoiseTunnel draws from torch's global RNG).
+    """
+
+    def __init__(
+        self,
+        explanation: Explanation,
+        model: nn.Module,
+        *,
+        nt_samples: int,
+        stdev: float,
+        nt_samples_batch_size: int | None,
+        seed: int,
+    ) -> None:
+        self._tunnel = NoiseTunnel(_ExplanationAttribution(model, explanation))
+        self.nt_samples = nt_samples
+        self.stdev = stdev
+        self.nt_samples_batch_size = nt_samples_batch_size
+        self._next_seed = _seed_stream(seed)
+
+    def __call__(self, inputs: Tensor | tuple[Tensor, ...], target: Tensor) -> Tensor | tuple:
+        if isinstance(inputs, tuple):
+            return (self(inputs[0], target),)
+        x = inputs
+        torch.manual_seed(self._next_seed())
+        return self._tunnel.attribute(
+            x,
+            nt_type="smoothgrad",
+            nt_samples=self.nt_samples,
+            nt_samples_batch_size=self.nt_samples_batch_size,
+            stdevs=self.stdev,
+            target=target,
+        ).detach()
+
+
+# ----------------------------------------------------------------------- perturbations
+
+
+def square_removal(
+    side: int, baseline: float, generator: torch.Generator
+) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """Infidelity perturbation of global explanations: one uniform ``side``-square per copy.
+
+    Returns:
+        ``perturb(inputs) -> (I, x - I)`` for captum: I is the square's indicator (all
+        channels), and the perturbed input has the square set to ``baseline``.
+    """
+
+    def perturb(inputs: Tensor) -> tuple[Tensor, Tensor]:
+        n, _, height, width = inputs.shape
+        device = inputs.device
+        tops = torch.randint(0, height - side + 1, (n,), generator=generator, device=device)
+        lefts = torch.randint(0, width - side + 1, (n,), generator=generator, device=device)
+        rows = torch.arange(height, device=device)
+        cols = torch.arange(width, device=device)
+        in_rows = (rows >= tops[:, None]) & (rows < tops[:, None] + side)
+        in_cols = (cols >= lefts[:, None]) & (cols < lefts[:, None] + side)
+        square = (in_rows[:, :, None] & in_cols[:, None, :])[:, None]  # (N, 1, H, W)
+        indicator = square.expand_as(inputs).to(inputs.dtype)
+        return indicator, torch.where(square, baseline, inputs)
+
+    return perturb
+
+
+def noisy_baseline(
+    noise_std: float, baseline: float, generator: torch.Generator
+) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """Infidelity perturbation of local explanations: ``I = x - (x0 + e)``, e ~ N(0, std^2).
+
+    Returns:
+        ``perturb(inputs) -> (I, x - I)``; the perturbed input is the noisy baseline itself.
+    """
+
+    def perturb(inputs: Tensor) -> tuple[Tensor, Tensor]:
+        noise = torch.randn(inputs.shape, generator=generator, device=inputs.device)
+        noisy = baseline + noise_std * noise
+        return inputs - noisy, noisy
+
+    return perturb
+
+
+def uniform_box(radius: float, generator: torch.Generator) -> Callable[[Tensor], Tensor]:
+    """Sensitivity perturbation: y uniform in the L-infinity box of ``radius`` around x."""
+
+    def perturb(inputs: Tensor) -> Tensor:
+        offset = torch.rand(inputs.shape, generator=generator, device=inputs.device)
+        return inputs + (2.0 * offset - 1.0) * radius
+
+    return perturb
+
+
+# ----------------------------------------------------------------------- one method
+
+
+def _examples_per_batch(settings: Mapping[str, Any], images: int, metric: Mapping) -> int:
+    """``max_examples_per_batch`` within the range captum accepts for this many images."""
+    most = images * metric["n_samples"]
+    return max(images, min(settings["max_examples_per_batch"], most))
+
+
+def evaluate_method(
+    model: nn.Module,
+    inputs: Tensor,
+    targets: Tensor,
+    method: Method,
+    settings: Mapping[str, Any],
+    *,
+    seed: int,
+    input_range: tuple[float, float],
+) -> dict[str, np.ndarray]:
+    """Infidelity and max-sensitivity of one method, per image, scope and smoothing.
+
+    Args:
+        model: classifier in eval mode, on the device of ``inputs``.
+        inputs: (N, C, H, W) normalized images; targets: (N,) explained classes.
+        method: the registry method, constructed on ``model``.
+        settings: the ``robustness`` config section (see the README).
+        seed: seeds every Monte-Carlo draw.
+        input_range: (min, max) of the normalized inputs; radius and noise are shares of it.
+
+    Returns:
+        ``infidelity`` and ``sensitivity``, float64 arrays (smoothing, scope, sample), NaN
+        where a method has no explanation in a scope or is not smoothed.
+    """
+    scopes = list(settings["scopes"])
+    smoothing = settings["smoothing"]
+    sensitivity_cfg = settings["sensitivity"]
+    infidelity_cfg = settings["infidelity"]
+    span = input_range[1] - input_range[0]
+    baseline = float(settings["baseline"])
+    n, _, height, width = inputs.shape
+    side = square_side(infidelity_cfg["square_side"], height, width)
+    shape = (len(SMOOTHINGS), len(scopes), n)
+    results = {"infidelity": np.full(shape, np.nan), "sensitivity": np.full(shape, np.nan)}
+    batch = settings["batch_size"]
+    for s, smoothed in enumerate(SMOOTHINGS):
+        if smoothed == "smoothgrad" and method.name in UNSMOOTHED_METHODS:
+            continue
+        for k, scope in enumerate(scopes):
+            if not has_scope(method, scope):
+                continue
+            stream = [seed, s, k]
+            explanation: Callable[..., Tensor] = Explanation(method, scope, baseline, seed)
+            if smoothed == "smoothgrad":
+                explanation = SmoothedExplanation(
+                    explanation,
+                    model,
+                    nt_samples=smoothing["nt_samples"],
+                    stdev=smoothing["noise_level"] * span,
+                    nt_samples_batch_size=smoothing["nt_samples_batch_size"],
+                    seed=seed,
+                )
+            generator = torch.Generator(device=inputs.device)
+            generator.manual_seed(int(np.random.SeedSequence(stream).generate_state(1)[0]))
+            if scope == "global":
+                perturb = square_removal(side, baseline, generator)
+            else:
+                perturb = noisy_baseline(infidelity_cfg["noise_std"], baseline, generator)
+            box = uniform_box(sensitivity_cfg["radius"] * span, generator)
+            started = time.perf_counter()
+            for start in range(0, n, batch):
+                x = inputs[start : start + batch]
+                target = targets[start : start + batch]
+                attributions = explanation(x, target)
+                infidelity_batch = _examples_per_batch(settings, len(x), infidelity_cfg)
+                sensitivity_batch = _examples_per_batch(settings, len(x), sensitivity_cfg)
+                with torch.no_grad():
+                    infd = infidelity(
+                        model,
+                        perturb,
+                        x,
+                        attributions,
+                        target=target,
+                        n_perturb_samples=infidelity_cfg["n_samples"],
+                        max_examples_per_batch=infidelity_batch,
+                        normalize=infidelity_cfg["normalize"],
+                    )
+                sens = sensitivity_max(
+                    explanation,
+                    x,
+                    perturb_func=box,
+                    n_perturb_samples=sensitivity_cfg["n_samples"],
+                    max_examples_per_batch=sensitivity_batch,
+                    target=target,
+                )
+                results["infidelity"][s, k, start : start + len(x)] = infd.cpu().double().numpy()
+                results["sensitivity"][s, k, start : start + len(x)] = sens.cpu().double().numpy()
+            log.info(
+                "%s, %s scope, smoothing %s: INFD %.4g, SENS_MAX %.4g over %d images in %.1fs",
+                method.name,
+                scope,
+                smoothed,
+                np.nanmean(results["infidelity"][s, k]),
+                np.nanmean(results["sensitivity"][s, k]),
+                n,
+                time.perf_counter() - started,
+            )
+    return results
+
+
+# ----------------------------------------------------------------------- the stage
+
+
+def compute(
+    data_path,
+    checkpoint,
+    sidecar_path,
+    *,
+    method_name: str,
+    method_entry: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    targets_path=None,
+    seed: int,
+    device: str,
+    output,
+) -> None:
+    """Infidelity and max-sensitivity of one configured method on one model; write a store.
+
+    The explained class of each image is the one its attribution store records
+    (``targets_path``, the method's own store) when given, else the model's prediction.
+    The store holds ``infidelity`` and ``sensitivity`` over (smoothing, scope, sample).
+    """
+    import xarray as xr
+
+    from saliencybench import store
+    from saliencybench.config import method_params
+    from saliencybench.evaluations.curves import subset_indices
+    from saliencybench.methods import METHODS, check_method
+    from saliencybench.pipeline import load_trained_model, software_versions
+    from saliencybench.training import normalize, predict_logits, resolve_device
+
+    registered = method_entry["method"]
+    params = method_params(method_entry)
+    check_method(registered, params)
+    target_device = resolve_device(device)
+    dataset = store.read_dataset(data_path)
+    model, sidecar = load_trained_model(checkpoint, sidecar_path, target_device)
+    split = settings["split"]
+    all_inputs = normalize(dataset[split].images, dataset.mean, dataset.std, target_device)
+    input_range = (float(all_inputs.min()), float(all_inputs.max()))
+    indices = subset_indices(len(all_inputs), settings["max_images"], seed)
+    inputs = all_inputs[torch.as_tensor(indices, device=target_device)]
+    if targets_path is not None:
+        attributions = store.read_attributions(targets_path)
+        if split not in attributions.splits:
+            raise store.StoreError(f"{targets_path}: no maps of the {split} split")
+        targets = torch.as_tensor(attributions[split].targets[indices], device=target_device)
+    else:
+        targets = predict_logits(model, inputs, settings["batch_size"]).argmax(1)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    context = AttributionContext(seed=seed, input_range=input_range)
+    method = METHODS.get(registered)(model, context, **params)
+    log.info(
+        "robustness of %s (%s) on %d %s images of %s/%s",
+        method_name,
+        registered,
+        len(inputs),
+        split,
+        sidecar.get("dataset"),
+        sidecar.get("model"),
+    )
+    results = evaluate_method(
+        model, inputs, targets, method, settings, seed=seed, input_range=input_range
+    )
+    dims = ("smoothing", "scope", "sample")
+    dataset_out = xr.Dataset(
+        {name: (dims, values) for name, values in results.items()},
+        coords={
+            "smoothing": list(SMOOTHINGS),
+            "scope": list(settings["scopes"]),
+            "sample": indices,
+        },
+        attrs={
+            "format": ROBUSTNESS_FORMAT,
+            "method": registered,
+            "name": method_name,
+            "method_scope": method.scope,
+            "parameters": params,
+            "split": split,
+            "settings": dict(settings),
+            "perturbations": {scope: PERTURBATION_OF_SCOPE[scope] for scope in settings["scopes"]},
+            "seed": seed,
+            "model": sidecar.get("model"),
+            "recipe": sidecar.get("recipe"),
+            "model_seed": sidecar.get("seed"),
+            "checkpoint_sha256": sidecar.get("checkpoint_sha256"),
+            "versions": software_versions(),
+        },
+    )
+    store.write_xarray(dataset_out, output)
+
+
+# ----------------------------------------------------------------------- summary
+
+
+def _interval(values: np.ndarray) -> tuple[float, float, int]:
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return math.nan, math.nan, 0
+    if len(finite) == 1:
+        return float(finite[0]), math.nan, 1
+    half_width = 1.959963984540054 * finite.std(ddof=1) / math.sqrt(len(finite))
+    return float(finite.mean()), float(half_width), len(finite)
+
+
+def summarize(paths: list) -> Any:
+    """Mean infidelity and max-sensitivity per method, smoothing and scope, with 95 % CIs.
+
+    Returns:
+        ``xarray.Dataset`` with ``infidelity``, ``sensitivity`` and their ``*_ci`` (normal
+        approximation half-widths) and ``images`` over (method, smoothing, scope).
+    """
+    import xarray as xr
+
+    from saliencybench import store
+
+    opened = [store.read_xarray(path, ROBUSTNESS_FORMAT, "robustness store") for path in paths]
+    if not opened:
+        raise ValueError("no robustness stores to summarize")
+    methods = [part.attrs["name"] for part in opened]
+    scopes = list(opened[0]["scope"].values)
+    shape = (len(methods), len(SMOOTHINGS), len(scopes))
+    variables = {
+        key: np.full(shape, np.nan)
+        for key in ("infidelity", "infidelity_ci", "sensitivity", "sensitivity_ci")
+    }
+    images = np.zeros(shape, dtype=np.int64)
+    for m, part in enumerate(opened):
+        if list(part["scope"].values) != scopes:
+            raise ValueError(f"{paths[m]}: scopes {list(part['scope'].values)} differ")
+        for s, smoothed in enumerate(SMOOTHINGS):
+            for k, scope in enumerate(scopes):
+                for metric in ("infidelity", "sensitivity"):
+                    values = part[metric].sel(smoothing=smoothed, scope=scope).values
+                    mean, ci, count = _interval(values)
+                    variables[metric][m, s, k] = mean
+                    variables[f"{metric}_ci"][m, s, k] = ci
+                    images[m, s, k] = max(images[m, s, k], count)
+    dims = ("method", "smoothing", "scope")
+    return xr.Dataset(
+        {
+            "infidelity": (dims, variables["infidelity"], {"long_name": "INFD"}),
+            "infidelity_ci": (dims, variables["infidelity_ci"]),
+            "sensitivity": (dims, variables["sensitivity"], {"long_name": "SENS_MAX"}),
+            "sensitivity_ci": (dims, variables["sensitivity_ci"]),
+            "images": (dims, images),
+        },
+        coords={"method": methods, "smoothing": list(SMOOTHINGS), "scope": scopes},
+        attrs={
+            "format": SUMMARY_FORMAT,
+            "interval": "normal approximation, 95 %",
+            "perturbations": {scope: PERTURBATION_OF_SCOPE[scope] for scope in scopes},
+        },
+    )
+
+
+def read_summary(path):
+    """Open a robustness summary (NetCDF) into memory."""
+    from saliencybench import store
+
+    return store.read_netcdf(path, SUMMARY_FORMAT, "robustness summary")

@@ -1,0 +1,353 @@
+"""Infidelity and max-sensitivity (Yeh et al. 2019) against closed forms and captum.
+
+The optimal explanations ``square`` and ``noisy_baseline`` are checked on a linear model,
+where they are known exactly, and on a small nonlinear model, where Prop. 2.1 says they have
+the least infidelity under their own perturbation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from captum.attr import NoiseTunnel, Saliency
+from torch import nn
+
+from saliencybench.evaluations.robustness import (
+    Explanation,
+    SmoothedExplanation,
+    evaluate_method,
+    noisy_baseline,
+    square_removal,
+    summarize,
+)
+from saliencybench.methods import METHODS, AttributionContext, square_masks
+from saliencybench.report import robustness_table
+
+CONTEXT = AttributionContext(seed=0, input_range=(-3.0, 3.0))
+
+
+class Linear(nn.Module):
+    """Logits w_k . x: the local explanation of class k is w_k, the global one w_k * x."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ self.weight.flatten(1).T
+
+
+def _settings(**changes):
+    settings = {
+        "scopes": ["local", "global"],
+        "baseline": 0.0,
+        "infidelity": {"n_samples": 100, "normalize": True, "square_side": 2, "noise_std": 0.2},
+        "sensitivity": {"radius": 0.02, "n_samples": 8},
+        "smoothing": {"nt_samples": 4, "noise_level": 0.1, "nt_samples_batch_size": None},
+        "batch_size": 16,
+        "max_examples_per_batch": 2048,
+    }
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            settings[key] = {**settings[key], **value}
+        else:
+            settings[key] = value
+    return settings
+
+
+@pytest.fixture
+def linear():
+    torch.manual_seed(0)
+    model = Linear(torch.randn(3, 2, 6, 6)).eval()
+    inputs = torch.randn(12, 2, 6, 6)
+    targets = torch.randint(0, 3, (12,))
+    return model, inputs, targets
+
+
+@pytest.fixture(scope="module")
+def nonlinear():
+    """A small CNN fitted briefly to a nonlinear target, so that its logits vary with x."""
+    torch.manual_seed(1)
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(6, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(6 * 36, 2),
+    )
+    inputs = torch.randn(256, 1, 6, 6)
+    labels = ((inputs[:, 0, :3].sum((1, 2)) * inputs[:, 0, 3:].sum((1, 2))) > 0).long()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(100):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(inputs), labels).backward()
+        optimizer.step()
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model, inputs[:16], labels[:16]
+
+
+def _method(name, model, **params):
+    return METHODS.get(name)(model, CONTEXT, **params)
+
+
+# ----------------------------------------------------------------------- optimal explanations
+
+
+def test_noisy_baseline_recovers_the_weights_of_a_linear_model(linear):
+    model, inputs, targets = linear
+    method = _method("noisy_baseline", model, n_samples=400, ridge=1e-10)
+    phi = method.attribute(inputs, targets, 0)
+    torch.testing.assert_close(phi, model.weight[targets], atol=1e-4, rtol=1e-4)
+
+
+def test_square_recovers_the_contributions_of_a_linear_model(linear):
+    model, inputs, targets = linear
+    exact = (model.weight[targets] * inputs).sum(1, keepdim=True)
+    # single pixels: E[m m^T] is diagonal and the contributions are identified
+    phi = _method("square", model, side=1, ridge=1e-9).attribute(inputs, targets, 0)
+    torch.testing.assert_close(phi, exact, atol=1e-4, rtol=1e-4)
+    # 2x2 squares: fewer squares than pixels, but every square's sum is exact
+    phi = _method("square", model, side=2, ridge=1e-9).attribute(inputs, targets, 0)
+    masks = square_masks(6, 6, 2).flatten(1)
+    torch.testing.assert_close(
+        phi.flatten(1) @ masks.T, exact.flatten(1) @ masks.T, atol=1e-3, rtol=1e-3
+    )
+
+
+def test_square_masks_cover_every_position():
+    masks = square_masks(5, 4, 2)
+    assert masks.shape == (4 * 3, 5, 4)
+    assert torch.equal(masks.sum((1, 2)), torch.full((12,), 4.0))
+    assert len({tuple(mask.flatten().tolist()) for mask in masks}) == 12
+
+
+def test_optimal_explanations_have_the_least_infidelity_under_their_perturbation(nonlinear):
+    """Yeh et al. (2019), Prop. 2.1, on a nonlinear model: lower INFD than IG and saliency."""
+    model, inputs, targets = nonlinear
+    settings = _settings(infidelity={"n_samples": 400}, sensitivity={"n_samples": 2})
+    settings["smoothing"]["nt_samples"] = 2
+
+    def mean_infidelity(name, scope, **params):
+        method = _method(name, model, **params)
+        results = evaluate_method(
+            model, inputs, targets, method, settings, seed=3, input_range=CONTEXT.input_range
+        )
+        return np.nanmean(results["infidelity"][0, settings["scopes"].index(scope)])
+
+    square = mean_infidelity("square", "global", side=2)
+    noisy = mean_infidelity("noisy_baseline", "local", n_samples=2000)
+    for other in ("integrated_gradients", "saliency"):
+        assert square < mean_infidelity(other, "global")
+        assert noisy < mean_infidelity(other, "local")
+
+
+# ----------------------------------------------------------------------- closed forms
+
+
+def test_exact_global_explanation_has_zero_infidelity_under_square_removal(linear):
+    model, inputs, targets = linear
+    for normalize in (True, False):
+        settings = _settings(scopes=["global"], infidelity={"normalize": normalize})
+        exact = evaluate_method(
+            model,
+            inputs,
+            targets,
+            _method("input_x_gradient", model),
+            settings,
+            seed=0,
+            input_range=CONTEXT.input_range,
+        )
+        noise = evaluate_method(
+            model,
+            inputs,
+            targets,
+            _method("random", model),
+            settings,
+            seed=0,
+            input_range=CONTEXT.input_range,
+        )
+        # float32 logits of about 10: squared rounding errors of about 1e-6
+        assert np.abs(exact["infidelity"][0]).max() < 1e-5
+        assert noise["infidelity"][0].mean() > 1e-1
+
+
+def test_saliency_of_a_linear_model_has_zero_sensitivity_and_infidelity(linear):
+    model, inputs, targets = linear
+    results = evaluate_method(
+        model,
+        inputs,
+        targets,
+        _method("saliency", model),
+        _settings(scopes=["local"]),
+        seed=0,
+        input_range=CONTEXT.input_range,
+    )
+    # the gradient of a linear model is its weights, whatever the input
+    assert np.abs(results["sensitivity"][:, 0]).max() < 1e-6
+    assert np.abs(results["infidelity"][:, 0]).max() < 1e-4  # logits of about 10
+
+
+def test_constant_explanation_has_zero_sensitivity(linear):
+    model, inputs, targets = linear
+
+    class Constant(METHODS.get("random")):
+        def attribute(self, inputs, target, batch_seed):
+            return torch.ones_like(inputs)
+
+    method = Constant(model, CONTEXT)
+    results = evaluate_method(
+        model,
+        inputs,
+        targets,
+        method,
+        _settings(scopes=["local"]),
+        seed=0,
+        input_range=CONTEXT.input_range,
+    )
+    assert np.abs(results["sensitivity"][:, 0]).max() == 0.0
+
+
+def test_global_explanation_is_the_local_one_times_the_input(linear):
+    model, inputs, targets = linear
+    for name in ("integrated_gradients", "saliency", "deeplift", "input_x_gradient"):
+        method = _method(name, model)
+        local = Explanation(method, "local", 0.0, seed=0)(inputs, targets)
+        global_ = Explanation(method, "global", 0.0, seed=0)(inputs, targets)
+        torch.testing.assert_close(local, model.weight[targets], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(global_, model.weight[targets] * inputs, atol=1e-4, rtol=1e-4)
+
+
+def test_global_methods_without_local_counterpart_skip_the_local_scope(linear):
+    model, inputs, targets = linear
+    results = evaluate_method(
+        model,
+        inputs,
+        targets,
+        _method("occlusion", model, window_size=2, stride=2),
+        _settings(),
+        seed=0,
+        input_range=CONTEXT.input_range,
+    )
+    assert np.isnan(results["infidelity"][:, 0]).all()
+    assert np.isfinite(results["infidelity"][:, 1]).all()
+
+
+# ----------------------------------------------------------------------- captum references
+
+
+def test_smoothing_is_captum_noise_tunnel_of_saliency(linear):
+    model, inputs, targets = linear
+    model = nn.Sequential(nn.Flatten(), nn.Linear(72, 8), nn.Tanh(), nn.Linear(8, 3)).eval()
+    inputs = inputs.reshape(12, 72).reshape(12, 2, 6, 6)
+    smoothed = SmoothedExplanation(
+        Explanation(_method("saliency", model), "local", 0.0, seed=0),
+        model,
+        nt_samples=5,
+        stdev=0.3,
+        nt_samples_batch_size=None,
+        seed=4,
+    )
+    ours = smoothed(inputs, targets)
+    torch.manual_seed(np.random.SeedSequence([4, 1]).generate_state(1)[0] & 0x7FFFFFFF)
+    reference = NoiseTunnel(Saliency(model)).attribute(
+        inputs.clone().requires_grad_(),
+        nt_type="smoothgrad",
+        nt_samples=5,
+        stdevs=0.3,
+        target=targets,
+        abs=False,
+    )
+    torch.testing.assert_close(ours, reference)
+
+
+def test_perturbations_are_what_they_claim(linear):
+    _, inputs, _ = linear
+    generator = torch.Generator().manual_seed(0)
+    indicator, removed = square_removal(2, -1.5, generator)(inputs)
+    assert torch.equal(indicator.sum((1, 2, 3)), torch.full((12,), 2 * 2 * 2.0))
+    torch.testing.assert_close(removed, torch.where(indicator.bool(), -1.5, inputs))
+    perturbation, noisy = noisy_baseline(0.2, 0.5, generator)(inputs)
+    torch.testing.assert_close(inputs - perturbation, noisy)
+    assert abs(float((noisy - 0.5).std()) - 0.2) < 0.02
+
+
+def test_runs_are_seeded(nonlinear):
+    model, inputs, targets = nonlinear
+    settings = _settings(sensitivity={"n_samples": 3})
+
+    def run():
+        return evaluate_method(
+            model,
+            inputs[:6],
+            targets[:6],
+            _method("smoothgrad", model, nt_samples=3),
+            settings,
+            seed=7,
+            input_range=CONTEXT.input_range,
+        )
+
+    first, second = run(), run()
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key])
+
+
+def test_smoothing_lowers_sensitivity_of_the_gradient(nonlinear):
+    """Yeh et al. (2019), Theorem 4.1 and Table 1: -SG is less sensitive than the gradient."""
+    model, inputs, targets = nonlinear
+    settings = _settings(
+        scopes=["local"],
+        sensitivity={"n_samples": 20, "radius": 0.1},
+        smoothing={"nt_samples": 32, "noise_level": 0.1},
+    )
+    results = evaluate_method(
+        model,
+        inputs,
+        targets,
+        _method("saliency", model),
+        settings,
+        seed=0,
+        input_range=CONTEXT.input_range,
+    )
+    plain, smoothed = np.nanmean(results["sensitivity"][:, 0], axis=1)
+    assert smoothed < plain
+
+
+def test_summary_and_table(tmp_path, linear):
+    import xarray as xr
+
+    from saliencybench import store
+    from saliencybench.evaluations.robustness import ROBUSTNESS_FORMAT, SMOOTHINGS
+
+    rng = np.random.default_rng(0)
+    paths, written = [], {}
+    for name in ("saliency", "square"):
+        values = rng.random((2, 2, 10))
+        if name == "square":
+            values[1] = np.nan  # no smoothed variant
+            values[:, 0] = np.nan  # no local scope
+        dataset = xr.Dataset(
+            {
+                "infidelity": (("smoothing", "scope", "sample"), values),
+                "sensitivity": (("smoothing", "scope", "sample"), values / 2),
+            },
+            coords={"smoothing": list(SMOOTHINGS), "scope": ["local", "global"]},
+            attrs={"format": ROBUSTNESS_FORMAT, "name": name},
+        )
+        path = tmp_path / f"{name}.zarr"
+        store.write_xarray(dataset, path)
+        paths.append(path)
+        written[name] = values
+    summary = summarize(paths)
+    cell = summary.sel({"method": "saliency", "smoothing": "none", "scope": "local"})
+    assert float(cell["infidelity"]) == pytest.approx(written["saliency"][0, 0].mean())
+    half_width = 1.96 * written["saliency"][0, 0].std(ddof=1) / np.sqrt(10)
+    assert float(cell["infidelity_ci"]) == pytest.approx(half_width, rel=1e-3)
+    assert int(cell["images"]) == 10
+    rows = robustness_table(summary)
+    assert [row["method"] for row in rows] == ["saliency", "saliency-SG", "square"]
+    assert rows[2]["SENS_MAX (local)"] == ""
+    assert rows[2]["INFD square (global)"] != ""
