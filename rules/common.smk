@@ -203,3 +203,58 @@ def curve_stores_by_recipe(wildcards):
 
 def curve_stores(wildcards):
     return [store for stores in curve_stores_by_recipe(wildcards).values() for store in stores]
+
+
+# ----------------------------------------------------------------------- randomization
+
+from saliencybench.config import randomization_methods
+
+
+def randomization_targets(wildcards):
+    """Table and figures of the randomization tests of every model of the experiments asking."""
+    targets = []
+    for experiment, recipe, seed in _experiment_models():
+        if "randomization" not in experiment["evaluations"]:
+            continue
+        names = (experiment["dataset"], experiment["model"], recipe, seed)
+        targets.append(paths.randomization_table(*names))
+        for kind in paths.RANDOMIZATION_FIGURES:
+            for suffix in ("png", "pdf"):
+                targets.append(paths.randomization_figure(*names, suffix=suffix, kind=kind))
+    return targets
+
+
+def randomization_stores(wildcards):
+    """Randomization stores of one model, one per method tested, in the table's order."""
+    try:
+        methods = randomization_methods(config, _experiment_of(wildcards))
+    except ConfigError as error:
+        raise WorkflowError(f"Invalid config: {error}") from None
+    return [
+        paths.randomization_store(
+            wildcards.dataset, wildcards.model, wildcards.recipe, wildcards.seed, method
+        )
+        for method in methods
+    ]
+
+
+def permuted_model(wildcards):
+    """The model trained on permuted labels, when the data randomization test is on."""
+    if not config["randomization"]["data_randomization"]:
+        return {}
+    names = (wildcards.dataset, wildcards.model, wildcards.recipe, wildcards.seed)
+    return {
+        "permuted_checkpoint": paths.permuted_checkpoint(*names),
+        "permuted_sidecar": paths.permuted_sidecar(*names),
+    }
+
+
+def randomization_summary_attrs(wildcards):
+    return {
+        "dataset": wildcards.dataset,
+        "model": wildcards.model,
+        "recipe": wildcards.recipe,
+        "model_seed": int(wildcards.seed),
+        "split": config["randomization"]["split"],
+        "layer_types": ",".join(config["randomization"]["layer_types"]),
+    }

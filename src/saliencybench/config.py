@@ -106,6 +106,7 @@ def validate(config: dict[str, Any], schema: Mapping[str, Any] | None = None) ->
         raise ConfigError(_describe(errors[0]))
     _check_cross_references(config)
     _check_roar(config)
+    _check_randomization(config)
     _check_dataset_sources(config)
     return config
 
@@ -204,3 +205,38 @@ WORKFLOW_METHOD_KEYS = ("method", "reduction", "store_raw", "splits")
 def method_params(entry: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters of a ``methods`` entry, without the keys the workflow itself reads."""
     return {k: v for k, v in entry.items() if k not in WORKFLOW_METHOD_KEYS}
+
+
+# ----------------------------------------------------------------------- randomization
+
+
+def _check_randomization(config: dict[str, Any]) -> None:
+    """Named randomization methods must exist and map the split the tests explain."""
+    methods = config["methods"]
+    split = config["randomization"]["split"]
+    for name in config["randomization"]["methods"] or []:
+        if name not in methods:
+            raise ConfigError(
+                f"config key 'randomization.methods': {name!r} is not defined in 'methods'; "
+                f"defined: {', '.join(sorted(methods))}"
+            )
+        if split not in method_splits(config, name):
+            raise ConfigError(
+                f"config key 'randomization.methods': {name!r} attributes only the "
+                f"{', '.join(method_splits(config, name))} split; randomization.split is {split}"
+            )
+
+
+def randomization_methods(config: Mapping[str, Any], experiment: Mapping[str, Any]) -> list[str]:
+    """Methods the randomization tests run for an experiment, in the experiment's order.
+
+    ``randomization.methods`` null: every method of the experiment that maps the split.
+    """
+    split = config["randomization"]["split"]
+    chosen = config["randomization"]["methods"]
+    available = [
+        name
+        for name in experiment_methods(config, experiment)
+        if split in method_splits(config, name)
+    ]
+    return available if chosen is None else list(chosen)

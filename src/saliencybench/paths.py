@@ -142,3 +142,62 @@ def log_file(rule: str, stem: str) -> str:
 
 def benchmark_file(rule: str, stem: str) -> str:
     return f"{BENCHMARKS}/{rule}/{stem}.tsv"
+
+
+# ----------------------------------------------------------------------- randomization
+
+
+def permuted_checkpoint(
+    dataset: str = "{dataset}", model: str = "{model}", recipe: str = "{recipe}", seed="{seed}"
+) -> str:
+    """The model of the data randomization test: trained on permuted labels, beside the
+    original (``seed{s}-permuted-labels.pt``; the suffix keeps it out of the train rule)."""
+    return f"{RESULTS}/models/{_model_stem(dataset, model, recipe, seed)}-permuted-labels.pt"
+
+
+def permuted_sidecar(
+    dataset: str = "{dataset}", model: str = "{model}", recipe: str = "{recipe}", seed="{seed}"
+) -> str:
+    return f"{RESULTS}/models/{_model_stem(dataset, model, recipe, seed)}-permuted-labels.json"
+
+
+def randomization_store(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    recipe: str = "{recipe}",
+    seed="{seed}",
+    method: str = "{method}",
+) -> str:
+    """Per-image similarities of one method under cascading, independent and data
+    randomization."""
+    return f"{RESULTS}/randomization/{_model_stem(dataset, model, recipe, seed)}/{method}.zarr"
+
+
+def randomization_summary(
+    dataset: str = "{dataset}", model: str = "{model}", recipe: str = "{recipe}", seed="{seed}"
+) -> str:
+    """S^I with its interval and the mean similarity curves of every method of one model."""
+    return f"{RESULTS}/randomization/{_model_stem(dataset, model, recipe, seed)}/summary.nc"
+
+
+def randomization_table(
+    dataset: str = "{dataset}", model: str = "{model}", recipe: str = "{recipe}", seed="{seed}"
+) -> str:
+    return f"{RESULTS}/tables/randomization_{_report_stem(dataset, model, recipe, seed)}.csv"
+
+
+RANDOMIZATION_FIGURES = ("layers", "sensitivity", "examples")
+
+
+def randomization_figure(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    recipe: str = "{recipe}",
+    seed="{seed}",
+    suffix: str = "png",
+    kind: str = "layers",
+) -> str:
+    """``kind`` ``layers``: similarity per layer randomized; ``sensitivity``: S^I per method;
+    ``examples``: maps of one image under cascading randomization."""
+    stem = _report_stem(dataset, model, recipe, seed)
+    return f"{RESULTS}/figures/randomization_{kind}_{stem}.{suffix}"

@@ -195,10 +195,7 @@ def train(
     Returns:
         The sidecar: architecture, recipe, seed, accuracies, data hash, history.
     """
-    import torch
-
     dataset = store.read_dataset(data_path)
-    _, channels, height, width = dataset["train"].images.shape
     result = fit(
         dataset,
         model_name=model_name,
@@ -208,6 +205,46 @@ def train(
         seed=seed,
         device=device,
     )
+    return save_trained(
+        result,
+        dataset,
+        data_path,
+        model_name=model_name,
+        model_entry=model_entry,
+        recipe_name=recipe_name,
+        recipe_entry=recipe_entry,
+        seed=seed,
+        checkpoint=checkpoint,
+        sidecar_path=sidecar_path,
+    )
+
+
+def save_trained(
+    result: FitResult,
+    dataset: store.DatasetStore,
+    data_path: str | Path,
+    *,
+    model_name: str,
+    model_entry: dict[str, Any],
+    recipe_name: str,
+    recipe_entry: dict[str, Any],
+    seed: int,
+    checkpoint: str | Path,
+    sidecar_path: str | Path,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write a trained model's checkpoint (a plain ``state_dict``) and its JSON sidecar.
+
+    Args:
+        result: what :func:`fit` returned for ``dataset``.
+        extra: more sidecar entries (how the training differed from the recipe).
+
+    Returns:
+        The sidecar: architecture, recipe, seed, accuracies, data hash, history.
+    """
+    import torch
+
+    _, channels, height, width = dataset["train"].images.shape
     sidecar = {
         "architecture": model_entry["architecture"],
         "model": model_name,
@@ -226,6 +263,7 @@ def train(
         "train_seconds": result.seconds,
         "device": result.device,
         "versions": software_versions(),
+        **dict(extra or {}),
     }
     state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
     with store.atomic_path(checkpoint) as tmp:

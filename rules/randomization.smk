@@ -1,0 +1,117 @@
+# Parameter- and data-randomization sanity checks (Adebayo et al. 2018) and the extended
+# IPR test (Sriram & Conati): train on permuted labels, randomize, summarize, report.
+
+
+rule train_permuted_labels:
+    input:
+        data=paths.data_store(),
+    output:
+        checkpoint=paths.permuted_checkpoint(),
+        sidecar=paths.permuted_sidecar(),
+    params:
+        model=model_entry,
+        recipe=recipe_entry,
+        device=config["device"],
+    log:
+        paths.log_file("train_permuted_labels", "{dataset}/{model}/{recipe}/seed{seed}"),
+    benchmark:
+        paths.benchmark_file("train_permuted_labels", "{dataset}/{model}/{recipe}/seed{seed}")
+    threads: max(1, workflow.cores // 2)
+    priority: 10
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/train_permuted_labels.py"
+
+
+rule parameter_randomization:
+    input:
+        unpack(permuted_model),
+        data=paths.data_store(),
+        checkpoint=paths.checkpoint(),
+        sidecar=paths.checkpoint_sidecar(),
+    output:
+        store=directory(paths.randomization_store()),
+    params:
+        entry=method_entry,
+        split=config["randomization"]["split"],
+        max_images=config["randomization"]["max_images"],
+        layer_types=config["randomization"]["layer_types"],
+        examples=config["randomization"]["examples"],
+        target=config["attribution"]["target"],
+        batch_size=config["attribution"]["batch_size"],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        paths.log_file(
+            "parameter_randomization", "{dataset}/{model}/{recipe}/seed{seed}/{method}"
+        ),
+    benchmark:
+        paths.benchmark_file(
+            "parameter_randomization", "{dataset}/{model}/{recipe}/seed{seed}/{method}"
+        )
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/randomization.py"
+
+
+rule randomization_summary:
+    input:
+        stores=randomization_stores,
+    output:
+        summary=paths.randomization_summary(),
+    params:
+        ssim_threshold=config["randomization"]["ssim_threshold"],
+        pass_threshold=config["randomization"]["pass_threshold"],
+        confidence=config["randomization"]["confidence"],
+        bootstrap_samples=config["randomization"]["bootstrap_samples"],
+        seed=config["seed"],
+        attrs=randomization_summary_attrs,
+    log:
+        paths.log_file("randomization_summary", "{dataset}/{model}/{recipe}/seed{seed}"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/randomization_summary.py"
+
+
+rule randomization_report:
+    input:
+        summary=paths.randomization_summary(),
+    output:
+        table=paths.randomization_table(),
+        layers_png=paths.randomization_figure(suffix="png", kind="layers"),
+        layers_pdf=paths.randomization_figure(suffix="pdf", kind="layers"),
+        sensitivity_png=paths.randomization_figure(suffix="png", kind="sensitivity"),
+        sensitivity_pdf=paths.randomization_figure(suffix="pdf", kind="sensitivity"),
+        examples_png=paths.randomization_figure(suffix="png", kind="examples"),
+        examples_pdf=paths.randomization_figure(suffix="pdf", kind="examples"),
+    log:
+        paths.log_file("randomization_report", "{dataset}/{model}/{recipe}/seed{seed}"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/randomization_report.py"
+
+
+rule randomization:
+    input:
+        randomization_targets,
