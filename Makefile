@@ -7,7 +7,7 @@ CORES ?= all
 # where one exists; any machine with network access gets the same releases from PyPI.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run roar curves test lint format benchmark clean
+.PHONY: run roar curves robustness test lint format benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ roar: $(VENV)
 
 curves: $(VENV)
 	$(BIN)/snakemake --profile profiles/default --cores $(CORES) curves
+
+robustness: $(VENV)
+	$(BIN)/snakemake --profile profiles/default --cores $(CORES) robustness
 
 test: $(VENV)
 	$(BIN)/python -m pytest -q

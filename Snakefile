@@ -19,6 +19,7 @@ include: "rules/train.smk"
 include: "rules/attribute.smk"
 include: "rules/roar.smk"
 include: "rules/curves.smk"
+include: "rules/robustness.smk"
 include: "rules/randomization.smk"
 
 

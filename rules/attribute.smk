@@ -16,9 +16,9 @@ rule attribute:
         paths.benchmark_file("attribute", "{dataset}/{model}/{recipe}/seed{seed}/{method}")
     threads: 1
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=120,
+        gpu=gpus_per_job(),
+        mem_mb=scaled_by_data(4000, per_mb=8),
+        runtime=scaled_by_data(120, per_mb=1),
     conda:
         "../envs/saliencybench.yaml"
     script:

@@ -22,6 +22,7 @@ from saliencybench.config import (
     roar_methods,
 )
 from saliencybench.config import validate as validate_config
+from saliencybench.resources import gpus_for_device, scaled, store_size_mb
 
 SCHEMA = str(Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 
@@ -205,6 +206,36 @@ def curve_stores(wildcards):
     return [store for stores in curve_stores_by_recipe(wildcards).values() for store in stores]
 
 
+# ----------------------------------------------------------------------- cluster resources
+# Rules declare threads, mem_mb, runtime and gpu; profiles/slurm turns them into sbatch
+# options (README, "Running on a cluster"). Nothing here imports torch: parsing stays quick.
+
+
+def gpus_per_job():
+    """The `gpu` resource of a model-running rule: 1 where `device` resolves to CUDA.
+
+    `cuda` or `cuda:N` gives 1, `cpu` 0, `auto` 1 only where the machine running Snakemake
+    sees an NVIDIA GPU (so a cluster whose login node has none needs `device: cuda`).
+    For every rule whose job runs a model on `params.device`, as `gpu=gpus_per_job()`.
+    """
+    return gpus_for_device(config["device"])
+
+
+def scaled_by_data(base, per_mb=0.0):
+    """A resource (mem_mb, runtime) that grows with the job's dataset and with each retry.
+
+    Returns a callable for `resources`, (base + per_mb x MB of the `data` input store) x
+    attempt. The store may not exist while Snakemake builds the DAG (size 0 then);
+    Snakemake evaluates the callable again when the job is ready, with the store in place.
+    """
+
+    def resource(wildcards, input, attempt):
+        size = store_size_mb(input.data) if "data" in input.keys() else 0.0
+        return scaled(base, per_mb, size, attempt)
+
+    return resource
+
+
 # ----------------------------------------------------------------------- randomization
 
 from saliencybench.config import randomization_methods
@@ -257,4 +288,45 @@ def randomization_summary_attrs(wildcards):
         "model_seed": int(wildcards.seed),
         "split": config["randomization"]["split"],
         "layer_types": ",".join(config["randomization"]["layer_types"]),
+    }
+
+
+# ----------------------------------------------------------------------- robustness
+
+from saliencybench.config import robustness_methods
+
+
+def robustness_targets(wildcards):
+    """Table and figure of infidelity and sensitivity of every model of the experiments asking."""
+    targets = []
+    for experiment, recipe, seed in _experiment_models():
+        if "robustness" not in experiment["evaluations"]:
+            continue
+        names = (experiment["dataset"], experiment["model"], recipe, seed)
+        targets.append(paths.robustness_table(*names))
+        targets.extend(paths.robustness_figure(*names, suffix=suffix) for suffix in ("png", "pdf"))
+    return targets
+
+
+def robustness_stores(wildcards):
+    """Robustness stores of one model, one per method evaluated, in the table's order."""
+    methods = robustness_methods(config, _experiment_of(wildcards))
+    return [
+        paths.robustness_store(
+            wildcards.dataset, wildcards.model, wildcards.recipe, wildcards.seed, method
+        )
+        for method in methods
+    ]
+
+
+def robustness_explained_classes(wildcards):
+    """The method's attribution store, whose targets name the classes explained, if it maps
+    the evaluated split; otherwise the evaluation explains the model's predictions."""
+    split = config["robustness"]["split"]
+    if split not in method_splits(config, wildcards.method):
+        return {}
+    return {
+        "maps": paths.attribution_store(
+            wildcards.dataset, wildcards.model, wildcards.recipe, wildcards.seed, wildcards.method
+        )
     }

@@ -23,9 +23,9 @@ rule perturbation_curves:
         )
     threads: 1
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=120,
+        gpu=gpus_per_job(),
+        mem_mb=scaled_by_data(4000, per_mb=8),
+        runtime=scaled_by_data(60, per_mb=0.5),
     conda:
         "../envs/saliencybench.yaml"
     script:

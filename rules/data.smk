@@ -10,8 +10,8 @@ rule prepare_data:
         paths.benchmark_file("prepare_data", "{dataset}")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled_by_data(4000),
+        runtime=scaled_by_data(30),
     conda:
         "../envs/saliencybench.yaml"
     script:

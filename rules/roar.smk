@@ -17,8 +17,8 @@ rule mask:
         paths.benchmark_file("mask", "{dataset}/{model}/{recipe}/seed{seed}/{method}/{mode}/t{frac}")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled_by_data(2000, per_mb=8),
+        runtime=scaled_by_data(30, per_mb=0.1),
     conda:
         "../envs/saliencybench.yaml"
     script:
@@ -46,9 +46,9 @@ rule retrain:
     threads: max(1, workflow.cores // 2)
     priority: 5
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=480,
+        gpu=gpus_per_job(),
+        mem_mb=scaled_by_data(4000, per_mb=8),
+        runtime=scaled_by_data(240, per_mb=2),
     conda:
         "../envs/saliencybench.yaml"
     script:

@@ -104,9 +104,10 @@ def validate(config: dict[str, Any], schema: Mapping[str, Any] | None = None) ->
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         raise ConfigError(_describe(errors[0]))
+    _check_roar(config)  # adds the ROAR baselines, which experiments may name
     _check_cross_references(config)
-    _check_roar(config)
     _check_randomization(config)
+    _check_robustness(config)
     _check_dataset_sources(config)
     return config
 
@@ -240,3 +241,27 @@ def randomization_methods(config: Mapping[str, Any], experiment: Mapping[str, An
         if split in method_splits(config, name)
     ]
     return available if chosen is None else list(chosen)
+
+
+# ----------------------------------------------------------------------- robustness
+
+
+def _check_robustness(config: dict[str, Any]) -> None:
+    """Named robustness methods must exist; the square must fit the images it removes from."""
+    methods = config["methods"]
+    for name in config["robustness"]["methods"] or []:
+        if name not in methods:
+            raise ConfigError(
+                f"config key 'robustness.methods': {name!r} is not defined in 'methods'; "
+                f"defined: {', '.join(sorted(methods))}"
+            )
+
+
+def robustness_methods(config: Mapping[str, Any], experiment: Mapping[str, Any]) -> list[str]:
+    """Methods whose infidelity and sensitivity are measured for an experiment.
+
+    ``robustness.methods`` null: every method of the experiment. The method is run afresh on
+    the evaluated images, so it need not map the split in its attribution store.
+    """
+    chosen = config["robustness"]["methods"]
+    return experiment_methods(config, experiment) if chosen is None else list(chosen)

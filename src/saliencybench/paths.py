@@ -201,3 +201,40 @@ def randomization_figure(
     ``examples``: maps of one image under cascading randomization."""
     stem = _report_stem(dataset, model, recipe, seed)
     return f"{RESULTS}/figures/randomization_{kind}_{stem}.{suffix}"
+
+
+# ----------------------------------------------------------------------- robustness
+
+
+def robustness_store(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    recipe: str = "{recipe}",
+    seed="{seed}",
+    method: str = "{method}",
+) -> str:
+    """Per-image infidelity and max-sensitivity of one method and its smoothed variant."""
+    return f"{RESULTS}/robustness/{_model_stem(dataset, model, recipe, seed)}/{method}.zarr"
+
+
+def robustness_summary(
+    dataset: str = "{dataset}", model: str = "{model}", recipe: str = "{recipe}", seed="{seed}"
+) -> str:
+    return f"{RESULTS}/robustness/{_model_stem(dataset, model, recipe, seed)}/summary.nc"
+
+
+def robustness_table(
+    dataset: str = "{dataset}", model: str = "{model}", recipe: str = "{recipe}", seed="{seed}"
+) -> str:
+    return f"{RESULTS}/tables/robustness_{_report_stem(dataset, model, recipe, seed)}.csv"
+
+
+def robustness_figure(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    recipe: str = "{recipe}",
+    seed="{seed}",
+    suffix: str = "png",
+) -> str:
+    """Each method beside its SmoothGrad variant: SENS_MAX and INFD per scope."""
+    return f"{RESULTS}/figures/robustness_{_report_stem(dataset, model, recipe, seed)}.{suffix}"

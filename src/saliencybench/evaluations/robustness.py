@@ -168,6 +168,51 @@ class SmoothedExplanation:
         ).detach()
 
 
+class _TimesInput:
+    """A local explanation made global: multiplied by x - x0 (Yeh et al. 2019, Sec. 2.5)."""
+
+    def __init__(self, local: Callable[..., Tensor], baseline: float) -> None:
+        self.local = local
+        self.baseline = baseline
+
+    def __call__(self, inputs: Tensor | tuple[Tensor, ...], target: Tensor) -> Tensor | tuple:
+        if isinstance(inputs, tuple):
+            return (self(inputs[0], target),)
+        return self.local(inputs, target) * (inputs - self.baseline)
+
+
+def _explanation(
+    method: Method,
+    scope: str,
+    smoothed: str,
+    model: nn.Module,
+    smoothing: Mapping[str, Any],
+    span: float,
+    baseline: float,
+    seed: int,
+) -> Callable[..., Tensor]:
+    """The explanation function evaluated for one scope and smoothing.
+
+    The smoothed global explanation of a method with a local one is its smoothed local
+    explanation times x - x0 (SmoothGrad of the gradient, then times the input), so that the
+    noise does not enter the multiplication; global-only methods are smoothed as they are.
+    """
+    if smoothed == "none":
+        return Explanation(method, scope, baseline, seed)
+    inner_scope = "local" if has_scope(method, "local") else "global"
+    smoothed_explanation = SmoothedExplanation(
+        Explanation(method, inner_scope, baseline, seed),
+        model,
+        nt_samples=smoothing["nt_samples"],
+        stdev=smoothing["noise_level"] * span,
+        nt_samples_batch_size=smoothing["nt_samples_batch_size"],
+        seed=seed,
+    )
+    if scope == "global" and inner_scope == "local":
+        return _TimesInput(smoothed_explanation, baseline)
+    return smoothed_explanation
+
+
 # ----------------------------------------------------------------------- perturbations
 
 
@@ -275,16 +320,9 @@ def evaluate_method(
             if not has_scope(method, scope):
                 continue
             stream = [seed, s, k]
-            explanation: Callable[..., Tensor] = Explanation(method, scope, baseline, seed)
-            if smoothed == "smoothgrad":
-                explanation = SmoothedExplanation(
-                    explanation,
-                    model,
-                    nt_samples=smoothing["nt_samples"],
-                    stdev=smoothing["noise_level"] * span,
-                    nt_samples_batch_size=smoothing["nt_samples_batch_size"],
-                    seed=seed,
-                )
+            explanation = _explanation(
+                method, scope, smoothed, model, smoothing, span, baseline, seed
+            )
             generator = torch.Generator(device=inputs.device)
             generator.manual_seed(int(np.random.SeedSequence(stream).generate_state(1)[0]))
             if scope == "global":
