@@ -7,7 +7,7 @@ CORES ?= all
 # where one exists; any machine with network access gets the same releases from PyPI.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run roar curves robustness test lint format benchmark clean
+.PHONY: run roar curves robustness test test-slurm lint format benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ robustness: $(VENV)
 
 test: $(VENV)
 	$(BIN)/python -m pytest -q
+
+# The workflow under a real one-node SLURM cluster on this machine; root on Debian only (it
+# installs SLURM, starts its daemons and stops them again). The executor plugin goes into
+# .venv-slurm, layered over .venv, never into .venv itself.
+test-slurm: $(VENV)
+	tests/slurm/run.sh
 
 lint: $(VENV)
 	$(BIN)/ruff check .

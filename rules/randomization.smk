@@ -19,9 +19,9 @@ rule train_permuted_labels:
     threads: max(1, workflow.cores // 2)
     priority: 10
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=240,
+        gpu=gpus_per_job(),
+        mem_mb=scaled_by_data(4000, per_mb=8),
+        runtime=scaled_by_data(120, per_mb=1),
     conda:
         "../envs/saliencybench.yaml"
     script:
@@ -56,9 +56,9 @@ rule parameter_randomization:
         )
     threads: 1
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=240,
+        gpu=gpus_per_job(),
+        mem_mb=scaled_by_data(8000, per_mb=8),
+        runtime=scaled_by_data(240, per_mb=1),
     conda:
         "../envs/saliencybench.yaml"
     script:

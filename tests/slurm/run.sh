@@ -35,12 +35,6 @@ fail() {
 if [ -e "$CONF" ] && ! grep -qxF "$MARK" "$CONF"; then
     fail "$CONF exists and was not written by this test: refusing to replace a real SLURM configuration"
 fi
-for daemon in slurmctld slurmd; do
-    if pgrep -x "$daemon" >/dev/null; then
-        fail "$daemon is already running: stop it first (this test starts its own cluster)"
-    fi
-done
-
 # --------------------------------------------------------------------------- software
 say "SLURM packages"
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
@@ -50,12 +44,19 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
         slurmctld slurmd slurm-client munge >/dev/null
 fi
 dpkg-query -W slurmctld slurmd slurm-client munge
+# Where systemd runs, apt may have started the daemons itself.
+for daemon in slurmctld slurmd; do
+    if pgrep -x "$daemon" >/dev/null; then
+        fail "$daemon is already running: stop it first (this test starts its own cluster)"
+    fi
+done
 
 # .venv-slurm sees every package of .venv (a .pth file adds its site-packages) and adds the
 # `slurm` extra of pyproject.toml: the plugin stays out of .venv, where it would cost every
 # Snakemake call a `scontrol` round trip, and torch is not installed twice.
 say "Executor plugin in .venv-slurm"
-if [ ! -f "$SLURM_VENV/.installed" ] || [ "$ROOT/pyproject.toml" -nt "$SLURM_VENV/.installed" ]; then
+if [ ! -f "$SLURM_VENV/.installed" ] || [ "$ROOT/pyproject.toml" -nt "$SLURM_VENV/.installed" ] \
+    || [ "$VENV/.installed" -nt "$SLURM_VENV/.installed" ]; then
     rm -rf "$SLURM_VENV"
     base=$("$VENV/bin/python" -c 'import sys; print(sys._base_executable)')
     "$base" -m venv --without-pip "$SLURM_VENV"   # pip and setuptools come from .venv
@@ -63,7 +64,7 @@ if [ ! -f "$SLURM_VENV/.installed" ] || [ "$ROOT/pyproject.toml" -nt "$SLURM_VEN
     site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
     echo "import site; site.addsitedir('$main_site')" >"$site/_saliencybench_main_venv.pth"
     "$PY" -m pip install --quiet --disable-pip-version-check --no-build-isolation \
-        -e "$ROOT[slurm]"
+        -e "${ROOT}[slurm]"
     touch "$SLURM_VENV/.installed"
 fi
 "$PY" -m pip list --disable-pip-version-check 2>/dev/null | grep -E '^snakemake(-executor-plugin-slurm)? '
@@ -72,6 +73,7 @@ fi
 STATE=$(mktemp -d /tmp/saliencybench-slurm.XXXXXX)
 WORK=$STATE/work
 PIDS=()       # daemons this script started, stopped in reverse order on exit
+RUNNER=""     # a Snakemake run in the background (check 3)
 CONF_OURS=0
 
 stop_pid() {
@@ -105,6 +107,7 @@ cleanup() {
         say "Failed (exit $rc): daemon and job logs"
         show_logs
     fi
+    [ -n "$RUNNER" ] && kill -9 "$RUNNER" 2>/dev/null
     if [ ${#PIDS[@]} -gt 0 ] && command -v squeue >/dev/null; then
         for job in $(squeue -h -o %i 2>/dev/null); do scancel "$job"; done
     fi
@@ -236,7 +239,7 @@ EOF
 # --------------------------------------------------------------------------- 1. complete run
 say "1. The tiny workflow under SLURM"
 write_config "$WORK/run" 64
-snakemake_slurm "$WORK/run" "$WORK/run1.log" || { tail -n 60 "$WORK/run1.log"; fail "run 1 exited $?"; }
+snakemake_slurm "$WORK/run" "$WORK/run1.log" || { rc=$?; tail -n 60 "$WORK/run1.log"; fail "run 1 exited $rc"; }
 check_outputs "$WORK/run"
 submitted "$WORK/run1.log" >"$WORK/jobs1"
 [ "$(wc -l <"$WORK/jobs1")" -eq 4 ] || { cat "$WORK/jobs1"; fail "expected 4 SLURM jobs"; }
@@ -297,18 +300,19 @@ echo "  failed as expected: 2 attempts, SLURM jobs $(cut -d' ' -f1 "$WORK/jobs2"
 say "3. Resume after a killed run"
 write_config "$WORK/run" 32
 (cd "$WORK/run" && exec "$PY" "${SNAKEMAKE[@]}") >"$WORK/killed.log" 2>&1 &
-runner=$!
+RUNNER=$!
 killed=0
 for _ in $(seq $((RUN_TIMEOUT * 2))); do
     if squeue -h -o '%T %k' | grep -q '^RUNNING rule_attribute'; then
-        kill -9 "$runner"
+        kill -9 "$RUNNER"
         killed=1
         break
     fi
-    kill -0 "$runner" 2>/dev/null || break
+    kill -0 "$RUNNER" 2>/dev/null || break
     sleep 0.5
 done
-wait "$runner" 2>/dev/null || true
+wait "$RUNNER" 2>/dev/null || true
+RUNNER=""
 [ "$killed" = 1 ] || { tail -n 40 "$WORK/killed.log"; fail "no attribute job ran before the run ended"; }
 for job in $(squeue -h -o %i); do scancel "$job"; done
 echo "  killed Snakemake while attribute jobs ran; cancelled the SLURM jobs"
@@ -316,9 +320,9 @@ echo "  killed Snakemake while attribute jobs ran; cancelled the SLURM jobs"
 (cd "$WORK/run" && "$PY" -m snakemake --snakefile "$ROOT/Snakefile" --configfile config.yaml --unlock) \
     >"$WORK/unlock.log" 2>&1 || { cat "$WORK/unlock.log"; fail "unlock failed"; }
 snakemake_slurm "$WORK/run" "$WORK/resume.log" --groups attribute=maps --group-components maps=2 \
-    || { tail -n 60 "$WORK/resume.log"; fail "the resumed run exited $?"; }
+    || { rc=$?; tail -n 60 "$WORK/resume.log"; fail "the resumed run exited $rc"; }
 job_stats "$WORK/resume.log" >"$WORK/stats3"
-cat "$WORK/stats3" | sed 's/^/  rerun: /'
+sed 's/^/  rerun: /' "$WORK/stats3"
 grep -qxE 'attribute 2' "$WORK/stats3" || fail "the rerun did not redo both attribute jobs"
 ! grep -qE '^(prepare_data|train) ' "$WORK/stats3" || fail "the rerun redid finished jobs"
 submitted "$WORK/resume.log" >"$WORK/jobs3"
