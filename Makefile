@@ -7,7 +7,7 @@ CORES ?= all
 # where one exists; any machine with network access gets the same releases from PyPI.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run roar curves robustness test test-slurm lint format benchmark clean
+.PHONY: run roar curves robustness randomization test test-slurm lint format benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ curves: $(VENV)
 
 robustness: $(VENV)
 	$(BIN)/snakemake --profile profiles/default --cores $(CORES) robustness
+
+randomization: $(VENV)
+	$(BIN)/snakemake --profile profiles/default --cores $(CORES) randomization
 
 test: $(VENV)
 	$(BIN)/python -m pytest -q
@@ -51,6 +54,7 @@ benchmark: $(VENV)
 	$(BIN)/python benchmarks/backbone.py
 	$(BIN)/python benchmarks/roar.py
 	$(BIN)/python benchmarks/curves.py
+	$(BIN)/python benchmarks/randomization.py
 
 clean:
 	rm -rf results logs benchmarks/rules .snakemake
