@@ -466,7 +466,10 @@ def config():
 
 
 def test_randomization_defaults(config):
+    default_methods = config["randomization"]["methods"]
+    del config["randomization"]
     validate(config)
+    assert config["randomization"]["methods"] is None
     settings = config["randomization"]
     assert settings["layer_types"] == ["conv", "linear", "norm"]
     assert settings["ssim_threshold"] == 0.99 and settings["pass_threshold"] == 0.01
@@ -476,6 +479,8 @@ def test_randomization_defaults(config):
     assert randomization_methods(config, experiment) == ["saliency", "lime", "sobel"]
     config["methods"]["saliency"]["splits"] = ["train"]
     assert randomization_methods(config, experiment) == ["lime", "sobel"]
+    config["randomization"]["methods"] = default_methods  # the default config's own choice
+    assert randomization_methods(config, experiment) == default_methods
 
 
 @pytest.mark.parametrize(

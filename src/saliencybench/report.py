@@ -411,7 +411,10 @@ def randomization_sensitivity_figure(
     level = f"{summary.attrs['confidence'] * 100:g} %"
     axis.set_ylabel(f"$S^I$ (bootstrap {level} interval)")
     axis.grid(axis="y", alpha=0.3)
-    axis.legend(frameon=False)
+    # Headroom above the tallest interval for the value labels and the legend.
+    top = np.nanmax(np.concatenate([values, summary["sensitivity_high"].values, [threshold]]))
+    axis.set_ylim(0.0, 1.3 * top if np.isfinite(top) and top > 0 else 1.0)
+    axis.legend(frameon=False, loc="upper right")
     if title:
         axis.set_title(title)
     figure.tight_layout()

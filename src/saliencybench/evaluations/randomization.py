@@ -555,6 +555,10 @@ def compute(
         permuted_model, permuted = load_trained_model(
             permuted_checkpoint, permuted_sidecar, target_device
         )
+        if permuted.get("data_hash") != dataset.content_hash:
+            raise store.StoreError(
+                f"{permuted_checkpoint}: trained on other data than {data_path}; retrain it"
+            )
     layers = parameter_layers(model, layer_types)
     indices = subset_indices(len(dataset[split].labels), max_images, seed)
     inputs = normalize(dataset[split].images[indices], dataset.mean, dataset.std, target_device)
@@ -731,17 +735,16 @@ def summarize(
     methods = [str(part.attrs["name"]) for part in opened]
     rows = []
     for part in opened:
+        if "data_similarity" in part:
+            data = np.nanmean(part["data_similarity"].values, axis=0)
+        else:
+            data = np.full(len(METRICS), np.nan)
         ssim_independent = part["similarity"].sel(mode="independent", metric=SSIM).values
         per_image = image_sensitivity(ssim_independent)
         low, high = bootstrap_interval(
             per_image, confidence=confidence, samples=bootstrap_samples, seed=seed
         )
         sensitivity = float(np.nanmean(per_image))
-        data = (
-            np.nanmean(part["data_similarity"].values, axis=0)
-            if "data_similarity" in part
-            else np.full(len(METRICS), np.nan)
-        )
         rows.append(
             {
                 "sensitivity": sensitivity,
