@@ -27,7 +27,6 @@ default, as the authors' code does: it measures the explanation's direction, not
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -467,16 +466,6 @@ def compute(
 # ----------------------------------------------------------------------- summary
 
 
-def _interval(values: np.ndarray) -> tuple[float, float, int]:
-    finite = values[np.isfinite(values)]
-    if len(finite) == 0:
-        return math.nan, math.nan, 0
-    if len(finite) == 1:
-        return float(finite[0]), math.nan, 1
-    half_width = 1.959963984540054 * finite.std(ddof=1) / math.sqrt(len(finite))
-    return float(finite.mean()), float(half_width), len(finite)
-
-
 def summarize(paths: list) -> Any:
     """Mean infidelity and max-sensitivity per method, smoothing and scope, with 95 % CIs.
 
@@ -487,6 +476,7 @@ def summarize(paths: list) -> Any:
     import xarray as xr
 
     from saliencybench import store
+    from saliencybench.evaluations.curves import mean_interval
 
     opened = [store.read_xarray(path, ROBUSTNESS_FORMAT, "robustness store") for path in paths]
     if not opened:
@@ -506,10 +496,10 @@ def summarize(paths: list) -> Any:
             for k, scope in enumerate(scopes):
                 for metric in ("infidelity", "sensitivity"):
                     values = part[metric].sel(smoothing=smoothed, scope=scope).values
-                    mean, ci, count = _interval(values)
-                    variables[metric][m, s, k] = mean
-                    variables[f"{metric}_ci"][m, s, k] = ci
-                    images[m, s, k] = max(images[m, s, k], count)
+                    interval = mean_interval(values)
+                    variables[metric][m, s, k] = interval.mean
+                    variables[f"{metric}_ci"][m, s, k] = interval.half_width
+                    images[m, s, k] = max(images[m, s, k], interval.count)
     dims = ("method", "smoothing", "scope")
     return xr.Dataset(
         {
