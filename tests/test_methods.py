@@ -42,6 +42,13 @@ SMALL = {
         "n_samples": 20,
         "perturbations_per_eval": 10,
     },
+    "anchor": {
+        "segmentation": "grid",
+        "cell_size": 4,
+        "batch_size": 20,
+        "coverage_samples": 500,
+        "max_samples": 200,
+    },
 }
 NAMES = METHODS.names()
 
@@ -541,3 +548,43 @@ def test_cuda_matches_cpu(name, convnet, images, targets):
         np.testing.assert_allclose(gpu, cpu, rtol=1e-3, atol=1e-4)
     else:
         assert np.isfinite(gpu).all()
+
+
+# ----------------------------------------------------------------------------- anchor
+
+
+def test_kl_bounds_solve_the_kl_equation():
+    from saliencybench.methods import kl_lower, kl_upper
+
+    for mean, level in [(0.3, 0.05), (0.9, 0.2), (0.5, 1.0)]:
+        up, low = kl_upper(mean, level), kl_lower(mean, level)
+        assert low < mean < up
+
+        def kl(q, p=mean):
+            return p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))
+
+        assert kl(up) == pytest.approx(level, rel=1e-3)
+        assert kl(low) == pytest.approx(level, rel=1e-3)
+
+
+class TextureNet(nn.Module):
+    """Class 0 iff the top-left 4 x 4 cell keeps its texture (sum of squares > 8)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        energy = x[:, :, :4, :4].square().sum(dim=(1, 2, 3)) - 8.0
+        return torch.stack([energy, torch.zeros_like(energy)], dim=1)
+
+
+def test_anchor_finds_the_one_superpixel_that_keeps_the_class():
+    from saliencybench.methods import segment_means
+
+    image = torch.zeros(1, 1, H, W)
+    image[0, 0, :4, :4] = torch.tensor([[1.0, -1.0] * 2, [-1.0, 1.0] * 2] * 2)
+    image[0, 0, 4:, 4:] = torch.randn(H - 4, W - 4, generator=torch.Generator().manual_seed(0))
+    params = {"segmentation": "grid", "cell_size": 4, "batch_size": 20, "coverage_samples": 500}
+    raw = raw_of(TextureNet(), image, torch.tensor([0]), "anchor", params)
+    # the uniform-colour fill of that cell is its mean, 0: texture gone, class 1
+    segments = grid_segments(image, 4)
+    assert torch.equal(segment_means(image, segments)[0, 0, :4, :4], torch.zeros(4, 4))
+    anchor = raw[0, 0] > 0
+    assert anchor[:4, :4].all() and anchor.sum() == 16
