@@ -108,6 +108,7 @@ def validate(config: dict[str, Any], schema: Mapping[str, Any] | None = None) ->
     _check_cross_references(config)
     _check_randomization(config)
     _check_robustness(config)
+    _check_hermitry(config)
     _check_dataset_sources(config)
     return config
 
@@ -265,3 +266,70 @@ def robustness_methods(config: Mapping[str, Any], experiment: Mapping[str, Any])
     """
     chosen = config["robustness"]["methods"]
     return experiment_methods(config, experiment) if chosen is None else list(chosen)
+
+
+# ----------------------------------------------------------------------- hermitry
+
+HERMITRY_PERTURBATION_METHODS = ("occlusion", "lime", "kernel_shap", "anchor")
+
+
+def _check_hermitry(config: dict[str, Any]) -> None:
+    """Named hermitry methods must exist, map methods must map the split, the foreign
+    dataset must be configured."""
+    settings = config["hermitry"]
+    methods = config["methods"]
+    for key in ("methods", "map_methods"):
+        for name in settings[key] or []:
+            if name not in methods:
+                raise ConfigError(
+                    f"config key 'hermitry.{key}': {name!r} is not defined in 'methods'; "
+                    f"defined: {', '.join(sorted(methods))}"
+                )
+    for name in settings["map_methods"] or []:
+        if settings["split"] not in method_splits(config, name):
+            raise ConfigError(
+                f"config key 'hermitry.map_methods': {name!r} attributes only the "
+                f"{', '.join(method_splits(config, name))} split; hermitry.split is "
+                f"{settings['split']}"
+            )
+    foreign = settings["foreign"]
+    if foreign not in (None, "auto") and foreign not in config["datasets"]:
+        raise ConfigError(
+            f"config key 'hermitry.foreign': {foreign!r} is not defined in 'datasets'; "
+            f"defined: {', '.join(sorted(config['datasets']))}"
+        )
+
+
+def hermitry_methods(config: Mapping[str, Any], experiment: Mapping[str, Any]) -> list[str]:
+    """Methods whose queries are captured: ``hermitry.methods``, or those of the
+    perturbation methods of the hermitry paper that the experiment uses."""
+    chosen = config["hermitry"]["methods"]
+    if chosen is not None:
+        return list(chosen)
+    return [
+        name
+        for name in experiment_methods(config, experiment)
+        if config["methods"][name]["method"] in HERMITRY_PERTURBATION_METHODS
+    ]
+
+
+def hermitry_map_methods(config: Mapping[str, Any], experiment: Mapping[str, Any]) -> list[str]:
+    """Methods whose maps rank the ROAR and MIF/LIF inputs of the hermitry evaluation."""
+    chosen = config["hermitry"]["map_methods"]
+    if chosen is not None:
+        return list(chosen)
+    split = config["hermitry"]["split"]
+    return [
+        name
+        for name in experiment_methods(config, experiment)
+        if split in method_splits(config, name)
+    ]
+
+
+def hermitry_foreign(config: Mapping[str, Any], dataset: str) -> str | None:
+    """The dataset of the foreign control of a model trained on ``dataset``, or None."""
+    foreign = config["hermitry"]["foreign"]
+    if foreign == "auto":
+        others = [name for name in config["datasets"] if name != dataset]
+        return others[0] if others else None
+    return foreign

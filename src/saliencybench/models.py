@@ -235,3 +235,27 @@ def classifier_layer(model: nn.Module) -> nn.Module:
     if not linears:
         raise ModelError("the model has no Linear layer")
     return linears[-1]
+
+
+def penultimate_encodings(model: nn.Module, inputs: torch.Tensor, batch_size: int = 256):
+    """The encodings h(x): the input of the final linear classifier, flattened (N, J).
+
+    The layer before the classification layer, as the hermitry ratio uses it (the hermitry
+    paper, Sec. 3.2). Read through a forward pre-hook on :func:`classifier_layer`, batched,
+    without gradients; the model's mode is left as it is.
+    """
+    captured: list[torch.Tensor] = []
+
+    def record(module: nn.Module, args: tuple) -> None:
+        captured.append(args[0].detach().flatten(1))
+
+    handle = classifier_layer(model).register_forward_pre_hook(record)
+    try:
+        with torch.no_grad():
+            for start in range(0, len(inputs), batch_size):
+                model(inputs[start : start + batch_size])
+    finally:
+        handle.remove()
+    if not captured:
+        return inputs.new_zeros((0, classifier_layer(model).in_features))
+    return torch.cat(captured)
