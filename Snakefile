@@ -21,6 +21,7 @@ include: "rules/roar.smk"
 include: "rules/curves.smk"
 include: "rules/robustness.smk"
 include: "rules/randomization.smk"
+include: "rules/hermitry.smk"
 
 
 rule all:

@@ -330,3 +330,80 @@ def robustness_explained_classes(wildcards):
             wildcards.dataset, wildcards.model, wildcards.recipe, wildcards.seed, wildcards.method
         )
     }
+
+
+# ----------------------------------------------------------------------- hermitry
+
+from saliencybench.config import hermitry_foreign, hermitry_map_methods, hermitry_methods
+
+
+def hermitry_targets(wildcards):
+    """Tables and figures of the hermitry ratio of every model of the experiments asking,
+    and the comparison of recipes where an experiment trains more than one."""
+    targets = []
+    for experiment, recipe, seed in _experiment_models():
+        if "hermitry" not in experiment["evaluations"]:
+            continue
+        names = (experiment["dataset"], experiment["model"], recipe, seed)
+        for kind in ("hermitry", "hermitry_thresholds"):
+            targets.append(paths.hermitry_table(*names, kind=kind))
+        targets.extend(paths.hermitry_figure(*names, suffix=suffix) for suffix in ("png", "pdf"))
+        if len(experiment["recipes"]) > 1:
+            model = (experiment["dataset"], experiment["model"], seed)
+            targets.append(paths.hermitry_recipes_table(*model))
+            targets.extend(
+                paths.hermitry_recipes_figure(*model, suffix=suffix) for suffix in ("png", "pdf")
+            )
+    return list(dict.fromkeys(targets))
+
+
+def hermitry_foreign_input(wildcards):
+    """The dataset store of the foreign control, if there is one."""
+    name = hermitry_foreign(config, wildcards.dataset)
+    return {} if name is None else {"foreign": paths.data_store(name)}
+
+
+def hermitry_method_stores(wildcards):
+    """Capture stores of one model, one per method whose queries are captured."""
+    names = (wildcards.dataset, wildcards.model, wildcards.recipe, wildcards.seed)
+    return [
+        paths.hermitry_method_store(*names, method)
+        for method in hermitry_methods(config, _experiment_of(wildcards))
+    ]
+
+
+def hermitry_map_names(wildcards):
+    return hermitry_map_methods(config, _experiment_of(wildcards))
+
+
+def hermitry_map_stores(wildcards):
+    """Attribution stores whose maps rank the ROAR and MIF/LIF inputs, in name order."""
+    names = (wildcards.dataset, wildcards.model, wildcards.recipe, wildcards.seed)
+    return [paths.attribution_store(*names, method) for method in hermitry_map_names(wildcards)]
+
+
+def hermitry_summaries_by_recipe(wildcards):
+    """Hermitry summaries of one model seed, by recipe, for the recipe comparison."""
+    summaries = {}
+    for experiment in config["experiments"]:
+        if "hermitry" not in experiment["evaluations"]:
+            continue
+        if (experiment["dataset"], experiment["model"]) != (wildcards.dataset, wildcards.model):
+            continue
+        if int(wildcards.seed) not in experiment["seeds"]:
+            continue
+        for recipe in experiment["recipes"]:
+            summaries.setdefault(
+                recipe,
+                paths.hermitry_summary(wildcards.dataset, wildcards.model, recipe, wildcards.seed),
+            )
+    return summaries
+
+
+def hermitry_summary_attrs(wildcards):
+    return {
+        "dataset": wildcards.dataset,
+        "model": wildcards.model,
+        "recipe": wildcards.recipe,
+        "model_seed": int(wildcards.seed),
+    }

@@ -238,3 +238,73 @@ def robustness_figure(
 ) -> str:
     """Each method beside its SmoothGrad variant: SENS_MAX and INFD per scope."""
     return f"{RESULTS}/figures/robustness_{_report_stem(dataset, model, recipe, seed)}.{suffix}"
+
+
+# ----------------------------------------------------------------------- hermitry
+
+
+def hermitry_reference(
+    dataset: str = "{dataset}", model: str = "{model}", recipe: str = "{recipe}", seed="{seed}"
+) -> str:
+    """Class Gaussians of the training encodings, thresholds, validation images, controls."""
+    return f"{RESULTS}/hermitry/{_model_stem(dataset, model, recipe, seed)}/reference.zarr"
+
+
+def hermitry_method_store(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    recipe: str = "{recipe}",
+    seed="{seed}",
+    method: str = "{method}",
+) -> str:
+    """Distances of the inputs one method sends to the model while explaining."""
+    return f"{RESULTS}/hermitry/{_model_stem(dataset, model, recipe, seed)}/methods/{method}.zarr"
+
+
+def hermitry_evaluations(
+    dataset: str = "{dataset}", model: str = "{model}", recipe: str = "{recipe}", seed="{seed}"
+) -> str:
+    """Distances of the ROAR-masked, MIF/LIF and infidelity inputs."""
+    return f"{RESULTS}/hermitry/{_model_stem(dataset, model, recipe, seed)}/evaluations.zarr"
+
+
+def hermitry_summary(
+    dataset: str = "{dataset}", model: str = "{model}", recipe: str = "{recipe}", seed="{seed}"
+) -> str:
+    return f"{RESULTS}/hermitry/{_model_stem(dataset, model, recipe, seed)}/summary.nc"
+
+
+def hermitry_table(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    recipe: str = "{recipe}",
+    seed="{seed}",
+    kind: str = "hermitry",
+) -> str:
+    """``kind`` ``hermitry``: H per method and class (Table 4 of the hermitry paper);
+    ``hermitry_thresholds``: T_c per class (its Appendix B)."""
+    return f"{RESULTS}/tables/{kind}_{_report_stem(dataset, model, recipe, seed)}.csv"
+
+
+def hermitry_figure(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    recipe: str = "{recipe}",
+    seed="{seed}",
+    suffix: str = "png",
+) -> str:
+    """KDE of normalized distances per class and source (Figure 3 and Appendix C)."""
+    return f"{RESULTS}/figures/hermitry_{_report_stem(dataset, model, recipe, seed)}.{suffix}"
+
+
+def hermitry_recipes_table(
+    dataset: str = "{dataset}", model: str = "{model}", seed="{seed}"
+) -> str:
+    """Mean H per source and level, a column per training recipe."""
+    return f"{RESULTS}/tables/hermitry_recipes_{dataset}_{model}_seed{seed}.csv"
+
+
+def hermitry_recipes_figure(
+    dataset: str = "{dataset}", model: str = "{model}", seed="{seed}", suffix: str = "png"
+) -> str:
+    return f"{RESULTS}/figures/hermitry_recipes_{dataset}_{model}_seed{seed}.{suffix}"

@@ -1,0 +1,17 @@
+"""Adapter of rule hermitry_summary: H per source and class of one model (NetCDF)."""
+
+from saliencybench.evaluations.hermitry import summarize
+from saliencybench.logs import job_log
+from saliencybench.store import write_netcdf
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+
+with job_log(snakemake.log[0], snakemake.threads):
+    summary = summarize(
+        snakemake.input.reference,
+        list(snakemake.input.methods),
+        snakemake.input.evaluations,
+        low_ratio=snakemake.params.low_ratio,
+        attrs=snakemake.params.attrs,
+    )
+    write_netcdf(summary, snakemake.output.summary)
