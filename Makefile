@@ -7,7 +7,7 @@ CORES ?= all
 # where one exists; any machine with network access gets the same releases from PyPI.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run roar curves robustness randomization test test-slurm lint format benchmark clean
+.PHONY: run roar curves robustness randomization hermitry test test-slurm lint format benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ robustness: $(VENV)
 randomization: $(VENV)
 	$(BIN)/snakemake --profile profiles/default --cores $(CORES) randomization
 
+hermitry: $(VENV)
+	$(BIN)/snakemake --profile profiles/default --cores $(CORES) hermitry
+
 test: $(VENV)
 	$(BIN)/python -m pytest -q
 
@@ -55,6 +58,7 @@ benchmark: $(VENV)
 	$(BIN)/python benchmarks/roar.py
 	$(BIN)/python benchmarks/curves.py
 	$(BIN)/python benchmarks/randomization.py
+	$(BIN)/python benchmarks/hermitry.py
 
 clean:
 	rm -rf results logs benchmarks/rules .snakemake
