@@ -13,6 +13,10 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+# `snakemake --report report.html` lists the figures marked with report() and their captions.
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
@@ -22,9 +26,12 @@ include: "rules/curves.smk"
 include: "rules/robustness.smk"
 include: "rules/randomization.smk"
 include: "rules/hermitry.smk"
+include: "rules/report.smk"
 
 
+# Every attribution store, then the page of every evaluation the experiments list.
 rule all:
     default_target: True
     input:
         all_targets(),
+        paths.report_page(),

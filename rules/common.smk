@@ -407,3 +407,38 @@ def hermitry_summary_attrs(wildcards):
         "recipe": wildcards.recipe,
         "model_seed": int(wildcards.seed),
     }
+
+
+# ----------------------------------------------------------------------- report
+
+from saliencybench import html_report
+
+
+def _report_config():
+    try:
+        html_report.configured_evaluations(config)
+    except KeyError as error:
+        raise WorkflowError(f"Invalid config: experiments.evaluations: {error}") from None
+    return config
+
+
+def evaluation_summary_inputs(wildcards):
+    """Per-model summaries that results/summary/{evaluation}.nc combines."""
+    return html_report.summary_inputs(_report_config(), wildcards.evaluation)
+
+
+def evaluation_summary_runs(wildcards):
+    return html_report.summary_runs(_report_config(), wildcards.evaluation)
+
+
+def report_inputs(wildcards):
+    """Combined summaries, tables, PNG figures and sidecars the report page shows."""
+    return html_report.report_inputs(_report_config())
+
+
+def report_summaries(wildcards):
+    """Combined summary path of every evaluation the experiments list, by name."""
+    return {
+        name: paths.evaluation_summary(name)
+        for name in html_report.configured_evaluations(_report_config())
+    }

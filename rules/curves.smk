@@ -56,9 +56,21 @@ rule fidelity_report:
         summary=paths.fidelity_summary(),
     output:
         table=paths.fidelity_table(),
-        curves_png=paths.curves_figure(suffix="png"),
+        curves_png=report(
+            paths.curves_figure(suffix="png"),
+            caption="../report/curves.rst",
+            category="Perturbation curves",
+            subcategory="{dataset} / {model}",
+            labels={"seed": "{seed}", "figure": "MIF and LIF curves"},
+        ),
         curves_pdf=paths.curves_figure(suffix="pdf"),
-        example_png=paths.curves_figure(suffix="png", kind="lif_example"),
+        example_png=report(
+            paths.curves_figure(suffix="png", kind="lif_example"),
+            caption="../report/lif_example.rst",
+            category="Perturbation curves",
+            subcategory="{dataset} / {model}",
+            labels={"seed": "{seed}", "figure": "one image's LIF curve"},
+        ),
         example_pdf=paths.curves_figure(suffix="pdf", kind="lif_example"),
     log:
         paths.log_file("fidelity_report", "{dataset}/{model}/seed{seed}"),

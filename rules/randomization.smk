@@ -94,11 +94,29 @@ rule randomization_report:
         summary=paths.randomization_summary(),
     output:
         table=paths.randomization_table(),
-        layers_png=paths.randomization_figure(suffix="png", kind="layers"),
+        layers_png=report(
+            paths.randomization_figure(suffix="png", kind="layers"),
+            caption="../report/randomization.rst",
+            category="Parameter randomization",
+            subcategory="{dataset} / {model}",
+            labels={"recipe": "{recipe}", "seed": "{seed}", "figure": "layers"},
+        ),
         layers_pdf=paths.randomization_figure(suffix="pdf", kind="layers"),
-        sensitivity_png=paths.randomization_figure(suffix="png", kind="sensitivity"),
+        sensitivity_png=report(
+            paths.randomization_figure(suffix="png", kind="sensitivity"),
+            caption="../report/randomization.rst",
+            category="Parameter randomization",
+            subcategory="{dataset} / {model}",
+            labels={"recipe": "{recipe}", "seed": "{seed}", "figure": "sensitivity"},
+        ),
         sensitivity_pdf=paths.randomization_figure(suffix="pdf", kind="sensitivity"),
-        examples_png=paths.randomization_figure(suffix="png", kind="examples"),
+        examples_png=report(
+            paths.randomization_figure(suffix="png", kind="examples"),
+            caption="../report/randomization.rst",
+            category="Parameter randomization",
+            subcategory="{dataset} / {model}",
+            labels={"recipe": "{recipe}", "seed": "{seed}", "figure": "examples"},
+        ),
         examples_pdf=paths.randomization_figure(suffix="pdf", kind="examples"),
     log:
         paths.log_file("randomization_report", "{dataset}/{model}/{recipe}/seed{seed}"),

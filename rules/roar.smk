@@ -81,7 +81,13 @@ rule roar_report:
         summary=paths.roar_summary(),
     output:
         table=paths.roar_table(),
-        png=paths.roar_figure(suffix="png"),
+        png=report(
+            paths.roar_figure(suffix="png"),
+            caption="../report/roar.rst",
+            category="ROAR and KAR",
+            subcategory="{dataset} / {model}",
+            labels={"recipe": "{recipe}", "seed": "{seed}"},
+        ),
         pdf=paths.roar_figure(suffix="pdf"),
     log:
         paths.log_file("roar_report", "{dataset}/{model}/{recipe}/seed{seed}"),

@@ -53,7 +53,13 @@ rule robustness_report:
         summary=paths.robustness_summary(),
     output:
         table=paths.robustness_table(),
-        png=paths.robustness_figure(suffix="png"),
+        png=report(
+            paths.robustness_figure(suffix="png"),
+            caption="../report/robustness.rst",
+            category="Infidelity and sensitivity",
+            subcategory="{dataset} / {model}",
+            labels={"recipe": "{recipe}", "seed": "{seed}"},
+        ),
         pdf=paths.robustness_figure(suffix="pdf"),
     log:
         paths.log_file("robustness_report", "{dataset}/{model}/{recipe}/seed{seed}"),

@@ -308,3 +308,17 @@ def hermitry_recipes_figure(
     dataset: str = "{dataset}", model: str = "{model}", seed="{seed}", suffix: str = "png"
 ) -> str:
     return f"{RESULTS}/figures/hermitry_recipes_{dataset}_{model}_seed{seed}.{suffix}"
+
+
+# ----------------------------------------------------------------------- report
+
+
+def evaluation_summary(evaluation: str = "{evaluation}") -> str:
+    """Every model's summary of one evaluation in one tidy Dataset, with dims dataset,
+    model, recipe and seed."""
+    return f"{RESULTS}/summary/{evaluation}.nc"
+
+
+def report_page() -> str:
+    """The self-contained HTML page of every evaluation and the method scorecard."""
+    return f"{RESULTS}/report.html"
