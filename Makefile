@@ -7,7 +7,7 @@ CORES ?= all
 # where one exists; any machine with network access gets the same releases from PyPI.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run roar curves robustness randomization hermitry test test-slurm lint format benchmark clean
+.PHONY: run roar curves robustness randomization hermitry smoke test test-slurm lint format benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ randomization: $(VENV)
 
 hermitry: $(VENV)
 	$(BIN)/snakemake --profile profiles/default --cores $(CORES) hermitry
+
+# Every paper preset's smoke variant end to end on the embedded data, each in its own folder
+# under smoke/ (the test suite only plans them: `snakemake -n`).
+smoke: $(VENV)
+	for preset in configs/papers/smoke/*.yaml; do \
+		name=$$(basename $$preset .yaml); \
+		$(BIN)/snakemake --profile profiles/default --cores $(CORES) --snakefile $(CURDIR)/Snakefile \
+			--directory smoke/$$name --configfile $(CURDIR)/$$preset || exit 1; \
+	done
 
 test: $(VENV)
 	$(BIN)/python -m pytest -q

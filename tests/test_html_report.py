@@ -1,0 +1,122 @@
+"""The report's pieces: scorecard ranks and scores, combined summaries, provenance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from scipy.stats import rankdata
+
+from saliencybench import html_report
+from saliencybench.config import ConfigError, load_schema, validate
+from saliencybench.html_report import Run
+from saliencybench.models import build_model
+from saliencybench.training import Recipe, train_model
+
+RUN = Run("digits", "small_cnn", "standard", 0)
+
+
+@pytest.mark.parametrize("better", ["lower", "higher"])
+def test_rank_is_competition_ranking(better):
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 5, 12).astype(float)  # ties on purpose
+    values[3] = np.nan
+    names = [f"m{i}" for i in range(len(values))]
+    ranks = html_report.rank(dict(zip(names, values, strict=True)), better)
+    finite = np.isfinite(values)
+    signed = values[finite] if better == "lower" else -values[finite]
+    expected = rankdata(signed, method="min").astype(int)
+    assert [ranks[n] for n, keep in zip(names, finite, strict=True) if keep] == list(expected)
+    assert "m3" not in ranks
+    with pytest.raises(ValueError, match="lower' or 'higher"):
+        html_report.rank({"a": 1.0}, "up")
+
+
+def test_rank_colors_run_from_dark_to_pale():
+    def lightness(color: str) -> float:
+        return sum(int(color[i : i + 2], 16) for i in (1, 3, 5))
+
+    colors = [html_report.rank_color(position, 4) for position in range(1, 5)]
+    assert [lightness(c) for c in colors] == sorted(lightness(c) for c in colors)
+    assert html_report.rank_color(1, 1) == colors[0]
+
+
+def _roar_summary(accuracy: dict[str, list[float]], baseline: float, fractions: list[float]):
+    methods = list(accuracy)
+    values = np.array([accuracy[m] for m in methods])[:, None, :, None] / 100.0
+    summary = xr.Dataset(
+        {
+            "accuracy": (("method", "mode", "fraction", "seed"), values),
+            "baseline_accuracy": (("seed",), [baseline / 100.0]),
+        },
+        coords={"method": methods, "mode": ["roar"], "fraction": fractions, "seed": [0]},
+    )
+    return html_report.EVALUATIONS.get("roar").tidy(summary, RUN)
+
+
+def test_roar_score_is_the_mean_accuracy_difference_to_random():
+    # Accuracy falls linearly from the 90 % baseline to the value at the last fraction: the
+    # mean over [0, 0.9] is the midpoint, (90 + end) / 2; random ends at 60, saliency at 30.
+    fractions = [0.3, 0.6, 0.9]
+    summary = _roar_summary(
+        {"random": [80.0, 70.0, 60.0], "saliency": [70.0, 50.0, 30.0]}, 90.0, fractions
+    )
+    scores = html_report.roar_area_difference(summary, RUN, "roar")
+    assert scores["random"] == 0.0
+    assert scores["saliency"] == pytest.approx((90 + 30) / 2 - (90 + 60) / 2)
+    assert html_report.roar_area_difference(summary, RUN, "kar") == {}
+    other = Run("digits", "small_cnn", "standard", 1)
+    assert html_report.roar_area_difference(summary, other, "roar") == {}
+
+
+def test_combine_joins_runs_with_different_methods():
+    fractions = [0.5]
+    first = _roar_summary({"random": [50.0], "saliency": [40.0]}, 90.0, fractions)
+    second = _roar_summary({"random": [55.0], "gradcam": [45.0]}, 95.0, fractions)
+    second = second.assign_coords(seed=[1])
+    combined = html_report.combine([first, second], "roar")
+    assert combined.attrs["format"] == "saliencybench.summary/roar/1"
+    assert sorted(combined["method"].values.tolist()) == ["gradcam", "random", "saliency"]
+    cell = combined["accuracy"].sel(seed=1, dataset="digits", model="small_cnn")
+    assert np.isnan(float(cell.sel({"method": "saliency"}).squeeze()))
+    assert float(cell.sel({"method": "gradcam"}).squeeze()) == pytest.approx(0.45)
+    with pytest.raises(ValueError, match="no summaries"):
+        html_report.combine([], "roar")
+
+
+def test_every_evaluation_the_schema_allows_is_registered():
+    schema = load_schema()
+    allowed = schema["properties"]["experiments"]["items"]["properties"]["evaluations"]
+    assert set(allowed["items"]["enum"]) == set(html_report.EVALUATIONS.names())
+    for name in html_report.EVALUATIONS:
+        for column in html_report.EVALUATIONS.get(name).columns:
+            assert column.better in ("lower", "higher")
+
+
+def test_code_version_outside_git(tmp_path):
+    assert html_report.code_version(tmp_path).endswith("(not a git checkout)")
+    assert html_report.config_hash({"a": 1, "b": [2]}) == html_report.config_hash(
+        {"b": [2], "a": 1}
+    )
+
+
+def test_zero_epochs_keep_the_loaded_weights():
+    config = {
+        "datasets": {"digits": {}},
+        "models": {"small_cnn": {}},
+        "recipes": {"pretrained": {"epochs": 0}},
+        "methods": {"saliency": {}},
+        "experiments": [{"dataset": "digits", "model": "small_cnn", "recipes": ["pretrained"]}],
+    }
+    validate(config)
+    config["recipes"]["pretrained"]["epochs"] = -1
+    with pytest.raises(ConfigError, match="recipes.pretrained.epochs"):
+        validate(config)
+    model = build_model("small_cnn", in_channels=1, num_classes=10, image_size=16)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    images, labels = torch.randn(8, 1, 16, 16), torch.arange(8)
+    history = train_model(model, images, labels, Recipe(epochs=0), seed=0)
+    assert history == []
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
