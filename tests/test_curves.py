@@ -311,3 +311,36 @@ def test_stage_errors(tmp_path):
     with pytest.raises(store.StoreError, match="not a curves store"):
         store.read_xarray(stores["random"], "saliencybench.curves/1", "curves store")
     assert not (tmp_path / "out.zarr").exists()
+
+
+def test_mif_curve_equals_quantus_pixel_flipping():
+    """Quantus' PixelFlipping is our MIF curve when steps remove whole pixels, fill included."""
+    quantus = pytest.importorskip("quantus")
+    torch.manual_seed(5)
+    model = nn.Sequential(
+        nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 5)
+    ).eval()
+    inputs = torch.randn(6, 4, 8, 8)
+    maps = torch.randn(6, 8, 8)  # distinct scores: no tie-breaking to match
+    targets = torch.randint(0, 5, (6,))
+    steps, pixels_per_step, fill = 16, 4, -0.5
+    curves = perturbation_curves(model, inputs, maps, targets, steps=steps, fill_value=fill)
+    # Quantus ranks the map broadcast over channels, so a pixel's channels are adjacent in
+    # its order and a step of 4 x 4 features removes 4 whole pixels (it also asks the step
+    # to divide H x W, hence 4 channels).
+    metric = quantus.PixelFlipping(
+        features_in_step=4 * pixels_per_step,
+        perturb_baseline=fill,
+        disable_warnings=True,
+        display_progressbar=False,
+    )
+    reference = metric(
+        model=model,
+        x_batch=inputs.numpy(),
+        y_batch=targets.numpy(),
+        a_batch=maps[:, None].numpy(),
+        softmax=False,
+        device="cpu",
+        channel_first=True,
+    )
+    np.testing.assert_allclose(curves[:, 0, 1:].numpy(), np.array(reference), rtol=1e-4, atol=1e-5)
