@@ -9,8 +9,12 @@
    the overhead that is the per-image calls, not the recording). Ratios near 1 mean the
    recording costs nothing; LIME and Kernel SHAP explain one image per surrogate anyway.
 
-Runs on CUDA when present, else on the CPU. Usage:
-    python benchmarks/hermitry.py [--images N] [--encodings M] [--device D]
+Runs on CUDA when present, else on the CPU with ``--threads`` torch threads (1 by default:
+on a shared machine more threads than free cores make small forward passes many times
+slower and the ratios meaningless). The model has random weights and the images are noise,
+the worst case of Anchor's search (no small anchor keeps the class, so every image spends
+its query budget). Usage:
+    python benchmarks/hermitry.py [--images N] [--encodings M] [--device D] [--threads T]
 """
 
 from __future__ import annotations
@@ -122,11 +126,14 @@ def capture_overhead(images: int, device: torch.device) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--encodings", type=int, default=100_000)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     device = resolve_device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
     distances(args.encodings, 84, 10, device)
     capture_overhead(args.images, device)
 
