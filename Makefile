@@ -70,4 +70,4 @@ benchmark: $(VENV)
 	$(BIN)/python benchmarks/hermitry.py
 
 clean:
-	rm -rf results logs benchmarks/rules .snakemake
+	rm -rf results logs benchmarks/rules .snakemake smoke

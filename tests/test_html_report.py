@@ -120,3 +120,17 @@ def test_zero_epochs_keep_the_loaded_weights():
     assert history == []
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
+
+
+def test_every_registered_method_has_its_own_fixed_color():
+    from matplotlib.colors import to_rgb
+
+    from saliencybench.methods import METHODS
+    from saliencybench.report import METHOD_COLORS, method_color, method_style
+
+    names = METHODS.names()
+    assert set(names) <= set(METHOD_COLORS)
+    assert len({method_color(name) for name in names}) == len(names)
+    assert method_color("my_second_lime") == method_color("my_second_lime")
+    to_rgb(method_color("my_second_lime"))
+    assert method_style("random")["linestyle"] == "--"

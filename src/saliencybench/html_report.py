@@ -21,7 +21,7 @@ import html
 import json
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -82,8 +82,6 @@ class Evaluation:
     figures: Callable[[Run], list[str]]
     columns: tuple[ScoreColumn, ...] = ()
     per_recipe: bool = True
-    caption: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 EVALUATIONS: Registry[Evaluation] = Registry("evaluation")
@@ -303,7 +301,6 @@ EVALUATIONS.register("roar")(
                 fmt=".2f",
             ),
         ),
-        caption="roar.rst",
     )
 )
 
@@ -357,7 +354,6 @@ EVALUATIONS.register("curves")(
             ),
         ),
         per_recipe=False,
-        caption="curves.rst",
     )
 )
 
@@ -409,7 +405,6 @@ EVALUATIONS.register("robustness")(
                 lambda summary, run, context: robustness_scores(summary, run, "sensitivity"),
             ),
         ),
-        caption="robustness.rst",
     )
 )
 
@@ -465,7 +460,6 @@ EVALUATIONS.register("randomization")(
                 note=_randomization_note,
             ),
         ),
-        caption="randomization.rst",
     )
 )
 
@@ -525,7 +519,6 @@ EVALUATIONS.register("hermitry")(
                 hermitry_scores,
             ),
         ),
-        caption="hermitry.rst",
     )
 )
 

@@ -22,6 +22,54 @@ BASELINE_STYLES = {
     "sobel": {"color": "0.45", "linestyle": ":"},
 }
 
+# One colour per method in every figure, colorblind-safe: the eight colours of Okabe & Ito
+# (2008) and Paul Tol's "muted" scheme. Methods of the registry have fixed entries; another
+# name (a second configuration of a method) gets a palette colour from a hash of its name.
+OKABE_ITO = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
+TOL_MUTED = (
+    "#332288", "#88CCEE", "#44AA99", "#117733", "#999933",
+    "#DDCC77", "#CC6677", "#882255", "#AA4499", "#DDDDDD",
+)  # fmt: skip
+METHOD_COLORS = {
+    "random": "#000000",
+    "sobel": "#737373",
+    "saliency": OKABE_ITO[5],
+    "input_x_gradient": OKABE_ITO[2],
+    "integrated_gradients": OKABE_ITO[6],
+    "smoothgrad": OKABE_ITO[3],
+    "smoothgrad_sq": OKABE_ITO[7],
+    "vargrad": OKABE_ITO[1],
+    "guided_backprop": TOL_MUTED[0],
+    "deconvolution": TOL_MUTED[1],
+    "gradcam": TOL_MUTED[3],
+    "guided_gradcam": TOL_MUTED[4],
+    "deeplift": TOL_MUTED[8],
+    "occlusion": TOL_MUTED[7],
+    "lime": TOL_MUTED[2],
+    "kernel_shap": TOL_MUTED[5],
+    "anchor": TOL_MUTED[6],
+    "square": "#661100",
+    "noisy_baseline": "#6699CC",
+}
+# Lines that are not methods (recipes, sources) cycle through the same safe colours.
+LINE_COLORS = (OKABE_ITO[5], OKABE_ITO[6], OKABE_ITO[3], OKABE_ITO[7], OKABE_ITO[1],
+               OKABE_ITO[2], TOL_MUTED[0], TOL_MUTED[7])  # fmt: skip
+
+
+def method_color(name: str) -> str:
+    """The colour of method ``name`` in every figure."""
+    import zlib
+
+    if name in METHOD_COLORS:
+        return METHOD_COLORS[name]
+    palette = TOL_MUTED[:-1] + OKABE_ITO[1:]
+    return palette[zlib.crc32(name.encode()) % len(palette)]
+
+
+def method_style(name: str) -> dict[str, str]:
+    """Line colour and style of a method: dashed black ``random``, dotted gray ``sobel``."""
+    return BASELINE_STYLES.get(name) or {"color": method_color(name), "linestyle": "-"}
+
 
 def _mean_std(values: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
     """Mean and sample standard deviation over seeds, skipping missing (NaN) runs.
@@ -90,17 +138,11 @@ def roar_figure(summary, outputs: Sequence[str | Path], *, title: str = "") -> N
     and ``sobel`` are drawn as black and gray dashed baselines (Hooker et al. 2019, Fig. 4).
     Every path in ``outputs`` gets the same figure in the format its suffix names.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     modes = [str(mode) for mode in summary["mode"].values]
     methods = [str(method) for method in summary["method"].values]
     fractions = np.concatenate([[0.0], summary["fraction"].values]) * 100.0
     baseline_mean, baseline_std = _mean_std(summary["baseline_accuracy"].values * 100.0)
-    others = [m for m in methods if m not in BASELINE_STYLES]
-    colors = plt.get_cmap("tab10" if len(others) <= 10 else "tab20")
     figure, axes = plt.subplots(
         1, len(modes), figsize=(5.2 * len(modes) + 2.2, 4.2), sharey=True, squeeze=False
     )
@@ -110,10 +152,7 @@ def roar_figure(summary, outputs: Sequence[str | Path], *, title: str = "") -> N
             mean, std = _mean_std(values)
             mean = np.concatenate([[baseline_mean], mean])
             std = np.concatenate([[baseline_std], std])
-            style = BASELINE_STYLES.get(method) or {
-                "color": colors(others.index(method) % colors.N),
-                "linestyle": "-",
-            }
+            style = method_style(method)
             axis.plot(fractions, mean, marker="o", markersize=3.5, label=method, **style)
             axis.fill_between(fractions, mean - std, mean + std, color=style["color"], alpha=0.15)
         axis.set_title(MODE_TITLES.get(mode, mode))
@@ -166,11 +205,23 @@ def _save(figure, outputs: Sequence[str | Path]) -> None:
 
 
 def _pyplot():
+    """pyplot on the non-interactive backend, with the project's one style: colorblind-safe
+    line colours, light grids, no top and right spines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from cycler import cycler
 
+    plt.rcParams.update(
+        {
+            "axes.prop_cycle": cycler(color=list(LINE_COLORS)),
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "savefig.dpi": 150,
+            "font.size": 9,
+        }
+    )
     return plt
 
 
@@ -301,15 +352,6 @@ def randomization_table(summary) -> list[dict[str, str]]:
     return rows
 
 
-def _method_style(methods: list[str], method: str, plt) -> dict:
-    others = [m for m in methods if m not in BASELINE_STYLES]
-    colors = plt.get_cmap("tab10" if len(others) <= 10 else "tab20")
-    return BASELINE_STYLES.get(method) or {
-        "color": colors(others.index(method) % colors.N),
-        "linestyle": "-",
-    }
-
-
 def randomization_layers_figure(summary, outputs: Sequence[str | Path], *, title: str = "") -> None:
     """Mean similarity of the original and the randomized maps per layer, a line per method.
 
@@ -344,7 +386,7 @@ def randomization_layers_figure(summary, outputs: Sequence[str | Path], *, title
                     marker="o",
                     markersize=3.5,
                     label=method,
-                    **_method_style(methods, method, plt),
+                    **method_style(method),
                 )
             if metric == "ssim":
                 axis.axhline(
@@ -394,7 +436,7 @@ def randomization_sensitivity_figure(
         values,
         yerr=errors,
         capsize=3,
-        color=np.where(passes, "tab:blue", "0.6"),
+        color=[method_color(m) if ok else "0.75" for m, ok in zip(methods, passes, strict=True)],
     )
     # A failing method's bar can be invisible (S^I = 0): every bar says its value.
     axis.bar_label(
