@@ -132,7 +132,13 @@ rule hermitry_report:
     output:
         table=paths.hermitry_table(),
         thresholds=paths.hermitry_table(kind="hermitry_thresholds"),
-        png=paths.hermitry_figure(suffix="png"),
+        png=report(
+            paths.hermitry_figure(suffix="png"),
+            caption="../report/hermitry.rst",
+            category="Hermitry ratio",
+            subcategory="{dataset} / {model}",
+            labels={"recipe": "{recipe}", "seed": "{seed}"},
+        ),
         pdf=paths.hermitry_figure(suffix="pdf"),
     log:
         paths.log_file("hermitry_report", "{dataset}/{model}/{recipe}/seed{seed}"),

@@ -11,7 +11,19 @@ import yaml
 from saliencybench.resources import gpus_for_device, nvidia_gpu_visible, scaled, store_size_mb
 
 ROOT = Path(__file__).resolve().parents[1]
-GPU_RULES = {"train", "attribute"}
+# Every rule that runs a model; the others (data, masking, summaries, reports) need none.
+GPU_RULES = {
+    "train",
+    "attribute",
+    "retrain",
+    "perturbation_curves",
+    "robustness_metrics",
+    "train_permuted_labels",
+    "parameter_randomization",
+    "hermitry_reference",
+    "hermitry_capture",
+    "hermitry_evaluations",
+}
 
 
 @pytest.fixture
@@ -77,8 +89,14 @@ def _dry_run_resources(tmp_path, device):
         "datasets": {"digits": {"source": "digits"}},
         "models": {"small_cnn": {}},
         "recipes": {"standard": {"epochs": 1}},
-        "methods": {"saliency": {}},
-        "experiments": [{"dataset": "digits", "model": "small_cnn"}],
+        "methods": {"saliency": {}, "occlusion": {}},
+        "experiments": [
+            {
+                "dataset": "digits",
+                "model": "small_cnn",
+                "evaluations": ["roar", "curves", "robustness", "randomization", "hermitry"],
+            }
+        ],
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     done = subprocess.run(

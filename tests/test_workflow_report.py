@@ -172,8 +172,6 @@ def test_snakemake_report_lists_the_figures(report_run):
     with zipfile.ZipFile(workdir / "snakemake-report.zip") as archive:
         names = archive.namelist()
     for figure in html_report.report_inputs(_config(workdir))["figures"]:
-        if "hermitry" in figure:  # the hermitry rules do not mark their figures yet
-            continue
         assert any(name.endswith(Path(figure).name) for name in names), figure
     assert any(name.endswith("report.html") for name in names)
 
