@@ -81,6 +81,13 @@ def recipe_entry(wildcards):
     return config["recipes"][wildcards.recipe]
 
 
+def permuted_recipe_entry(wildcards):
+    """The recipe of the permuted-label model: the experiment's, with its own epochs."""
+    epochs = config["randomization"]["permuted_epochs"]
+    recipe = config["recipes"][wildcards.recipe]
+    return recipe if epochs is None else {**recipe, "epochs": epochs}
+
+
 def method_entry(wildcards):
     return config["methods"][wildcards.method]
 

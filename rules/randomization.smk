@@ -10,7 +10,7 @@ rule train_permuted_labels:
         sidecar=paths.permuted_sidecar(),
     params:
         model=model_entry,
-        recipe=recipe_entry,
+        recipe=permuted_recipe_entry,
         device=config["device"],
     log:
         paths.log_file("train_permuted_labels", "{dataset}/{model}/{recipe}/seed{seed}"),

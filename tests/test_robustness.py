@@ -16,6 +16,7 @@ from torch import nn
 from saliencybench.evaluations.robustness import (
     Explanation,
     SmoothedExplanation,
+    _examples_per_batch,
     evaluate_method,
     noisy_baseline,
     square_removal,
@@ -418,3 +419,39 @@ def _uniform_box(radius, generator):
         return inputs + (2.0 * offset - 1.0) * radius
 
     return perturb
+
+
+def test_batch_budget_counts_the_rows_each_explanation_sends(nonlinear):
+    """Integrated gradients sends n_steps rows per copy, smoothing nt_samples times more."""
+    model, _, _ = nonlinear
+    integrated = _method("integrated_gradients", model, n_steps=50)
+    smoothgrad = _method("smoothgrad", model, nt_samples=12)
+    assert integrated.rows_per_input == 50
+    assert smoothgrad.rows_per_input == 12
+    assert _method("smoothgrad", model, nt_samples_batch_size=3).rows_per_input == 3
+    assert _method("saliency", model).rows_per_input == 1
+    sensitivity = {"n_samples": 50}
+    settings = _settings(max_examples_per_batch=2048)
+    # 2048 rows: 40 copies of IG, one per image of a 32-image batch at least
+    assert _examples_per_batch(settings, 32, sensitivity, integrated.rows_per_input) == 40
+    assert _examples_per_batch(settings, 32, sensitivity, 50 * 10) == 32
+    assert _examples_per_batch(settings, 64, sensitivity) == 2048
+    assert _examples_per_batch(settings, 32, sensitivity) == 1600  # every copy in one call
+
+
+def test_smoothing_splits_its_copies_to_fit_the_row_budget(nonlinear):
+    model, inputs, targets = nonlinear
+    explanation = Explanation(_method("integrated_gradients", model, n_steps=50), "local", 0.0, 0)
+
+    def smoothed(**changes):
+        options = {"nt_samples": 10, "stdev": 0.1, "nt_samples_batch_size": None, "seed": 0}
+        return SmoothedExplanation(explanation, model, **{**options, **changes})
+
+    split = smoothed(row_budget=2048, rows_per_input=50)
+    assert split._copies_per_call(32) == 1  # 32 images x 50 steps: one copy per pass
+    assert split._copies_per_call(8) == 5
+    assert split._copies_per_call(4) is None  # all ten copies fit
+    assert smoothed(row_budget=None)._copies_per_call(32) is None
+    assert smoothed(row_budget=2048, nt_samples_batch_size=3)._copies_per_call(32) == 3
+    maps = split(inputs[:8], targets[:8])
+    assert maps.shape == inputs[:8].shape and torch.isfinite(maps).all()

@@ -111,3 +111,15 @@ def test_changing_a_threshold_reruns_only_the_summary(randomization_run):
     expected = sensitive_images(ssim, 0.5).mean()
     assert float(summary["sensitive_share"].sel({"method": "saliency"})) == expected
     assert np.isfinite(summary["sensitivity_low"].values).all()
+
+
+def test_permuted_epochs_retrain_only_the_permuted_label_model(randomization_run):
+    """The permuted-label model's own epochs change its job and what reads it, nothing else."""
+    workdir, _ = randomization_run
+    changed = {**CONFIG, "randomization": {**CONFIG["randomization"], "permuted_epochs": 5}}
+    done = _snakemake(workdir, changed, "randomization", "--dry-run")
+    assert done.returncode == 0, done.stderr[-5000:]
+    counts = _job_counts(done.stdout + done.stderr)
+    assert counts["train_permuted_labels"] == 1
+    assert counts["parameter_randomization"] == 3
+    assert "train" not in counts and "attribute" not in counts

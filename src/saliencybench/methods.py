@@ -285,6 +285,13 @@ class Method(ABC):
                 f"{cls.name} attributions are channel-less; use 'sum' or 'abs'"
             )
 
+    @property
+    def rows_per_input(self) -> int:
+        """Inputs one pass of the model sees per explained image (integrated gradients: its
+        ``n_steps``); callers that batch perturbed copies through the method divide their
+        budget of rows per pass by it."""
+        return 1
+
     @abstractmethod
     def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
         """Raw attributions of one batch.
@@ -485,6 +492,10 @@ class IntegratedGradientsMethod(Method):
     def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
         return self._integrate(self._captum, inputs, target)
 
+    @property
+    def rows_per_input(self) -> int:
+        return self.params["n_steps"]
+
     def attribute_local(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
         """The mean path gradient, before the multiplication by x - x0."""
         return self._integrate(self._captum_local, inputs, target)
@@ -529,6 +540,10 @@ class _NoiseTunnelMethod(Method):
         self._captum = NoiseTunnel(Saliency(model))
         lo, hi = context.input_range
         self.stdev = float(self.params["noise_level"] * (hi - lo))
+
+    @property
+    def rows_per_input(self) -> int:
+        return self.params["nt_samples_batch_size"] or self.params["nt_samples"]
 
     def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
         p = self.params
@@ -1408,6 +1423,10 @@ class NoisyBaselineMethod(Method):
 
     # Doubles in the per-image second moments of one chunk of images (256 MB).
     moment_budget: ClassVar[int] = 2**25
+    # Draws per update of the second moments: each update reads and writes all of them, so
+    # with a few draws per update (many images per forward pass) the updates, not the
+    # forward passes, bound the time; 64 keeps them below a third of it.
+    draws_per_update: ClassVar[int] = 64
 
     @torch.no_grad()
     def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
@@ -1419,7 +1438,13 @@ class NoisyBaselineMethod(Method):
                 f"{self.max_inputs} values (C x H x W) are supported"
             )
         generator = torch.Generator(device=x.device).manual_seed(batch_seed)
-        chunk = max(1, self.moment_budget // (d * d))
+        chunk = max(
+            1,
+            min(
+                self.moment_budget // (d * d),
+                self.params["forward_batch_size"] // self.draws_per_update,
+            ),
+        )
         return torch.cat(
             [
                 self._regress(x[start : start + chunk], target[start : start + chunk], generator)
