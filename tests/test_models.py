@@ -15,6 +15,7 @@ from saliencybench.models import (
     last_conv_layer,
     load_weights,
     make_activations_distinct,
+    with_module_metadata,
 )
 from saliencybench.registry import UnknownNameError
 
@@ -131,6 +132,27 @@ def test_load_weights_round_trip_and_classifier_swap(tmp_path):
         other.state_dict()["conv1.weight"], source.state_dict()["conv1.weight"]
     )
     assert other.state_dict()["fc.weight"].shape == (4, 512)
+
+
+def test_modules_that_read_their_version_load_a_rebuilt_state_dict(tmp_path):
+    """MNASNet refuses a state_dict without version metadata, which a rebuilt dict lacks."""
+    torch.manual_seed(0)
+    source = build_model("mnasnet1_0", in_channels=3, num_classes=5, image_size=32).eval()
+    plain = {k: v.clone() for k, v in source.state_dict().items()}
+    assert not hasattr(plain, "_metadata")
+    path = tmp_path / "w.pt"
+    torch.save(plain, path)
+    loaded = build_model("mnasnet1_0", in_channels=3, num_classes=5, image_size=32).eval()
+    with pytest.raises(ValueError, match="version"):
+        loaded.load_state_dict(plain)
+    loaded.load_state_dict(with_module_metadata(plain, loaded))
+    rebuilt = build_model(
+        "mnasnet1_0", in_channels=3, num_classes=5, image_size=32, weights=str(path)
+    ).eval()
+    inputs = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(inputs), source(inputs))
+        torch.testing.assert_close(rebuilt(inputs), source(inputs))
 
 
 def test_load_weights_refuses_pickled_objects_and_mismatches(tmp_path):

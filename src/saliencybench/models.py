@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
+from collections.abc import Mapping
 
 import torch
 import torch.fx
@@ -183,6 +185,17 @@ def build_model(
     return make_activations_distinct(model)
 
 
+def with_module_metadata(state: Mapping[str, torch.Tensor], model: nn.Module) -> OrderedDict:
+    """``state`` as ``load_state_dict`` takes it, with the module version metadata of
+    ``model`` where ``state`` carries none (a dict rebuilt key by key loses it). Some
+    modules read their version from it on loading: torchvision's MNASNet refuses a
+    state_dict without one."""
+    ordered = OrderedDict(state)
+    metadata = getattr(state, "_metadata", None)
+    ordered._metadata = metadata if metadata is not None else model.state_dict()._metadata
+    return ordered
+
+
 def load_weights(model: nn.Module, path: str) -> None:
     """Load a local state_dict with ``weights_only=True``; a differently sized classifier
     (ImageNet weights for another number of classes) is skipped and stays freshly initialized.
@@ -216,7 +229,8 @@ def load_weights(model: nn.Module, path: str) -> None:
             f"{path}: keys do not match the architecture "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
-    model.load_state_dict(state, strict=False)
+    # the keys were rewritten above, so the file's own metadata no longer matches them
+    model.load_state_dict(with_module_metadata(dict(state), model), strict=False)
     if skipped:
         log.info("weights %s: re-initialized layers of another shape: %s", path, skipped)
 

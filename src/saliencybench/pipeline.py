@@ -265,7 +265,11 @@ def save_trained(
         "versions": software_versions(),
         **dict(extra or {}),
     }
-    state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
+    from saliencybench.models import with_module_metadata
+
+    state = with_module_metadata(
+        {k: v.detach().cpu() for k, v in result.model.state_dict().items()}, result.model
+    )
     with store.atomic_path(checkpoint) as tmp:
         torch.save(state, tmp)
     sidecar["checkpoint_sha256"] = store.file_hash(checkpoint)
@@ -294,10 +298,12 @@ def load_trained_model(checkpoint: str | Path, sidecar_path: str | Path, device)
         raise store.StoreError(
             f"{checkpoint}: checksum differs from its sidecar {sidecar_path}; retrain the model"
         )
+    from saliencybench.models import with_module_metadata
+
     model = build_from_sidecar(sidecar)
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
+        model.load_state_dict(with_module_metadata(state, model))
     except Exception as error:
         raise store.StoreError(
             f"{checkpoint}: unreadable checkpoint ({type(error).__name__}: {error}); "
