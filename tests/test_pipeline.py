@@ -151,3 +151,18 @@ def test_bad_method_parameter_is_refused(trained, tmp_path):
     _, data, ((ckpt, sidecar), _) = trained
     with pytest.raises(MethodError, match="n_steps"):
         _attribute(data, ckpt, sidecar, tmp_path / "never.zarr", n_steps=0)
+
+
+@pytest.mark.parametrize("scale", [1e20, float("inf"), float("nan")])
+def test_a_model_with_absurd_outputs_is_refused(scale):
+    """MNASNet's BatchNorm barely moves its running statistics (momentum 0.0003): trained
+    from random weights for a few steps its logits reach 1e34 in eval mode."""
+    from saliencybench.training import TrainingError, check_outputs
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    inputs = torch.ones(5, 1, 2, 2)
+    check_outputs(model, inputs, "fine")
+    with torch.no_grad():
+        model[1].bias.fill_(scale)
+    with pytest.raises(TrainingError, match="^mnasnet1_0 with recipe short.*logits in eval"):
+        check_outputs(model, inputs, "mnasnet1_0 with recipe short, seed 0")

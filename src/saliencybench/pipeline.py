@@ -126,6 +126,7 @@ def fit(
     from saliencybench.training import (
         Recipe,
         accuracy,
+        check_outputs,
         normalize,
         resolve_device,
         seed_everything,
@@ -161,6 +162,7 @@ def fit(
     started = time.perf_counter()
     history = train_model(model, train_x, train_y, recipe, seed=seed)
     seconds = time.perf_counter() - started
+    check_outputs(model, test_x, f"{model_name} with recipe {recipe_name}, seed {seed}")
     result = FitResult(
         model=model,
         history=history,

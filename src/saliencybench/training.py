@@ -28,6 +28,10 @@ class RecipeError(ValueError):
     """A recipe or augmentation parameter that is unknown or out of range."""
 
 
+class TrainingError(RuntimeError):
+    """A trained model that no evaluation can use (e.g. non-finite outputs)."""
+
+
 # ----------------------------------------------------------------------- devices, data
 
 
@@ -77,6 +81,30 @@ def accuracy(model: nn.Module, inputs: Tensor, labels: Tensor, batch_size: int =
         return float("nan")
     predictions = predict_logits(model, inputs, batch_size).argmax(1)
     return float((predictions == labels).float().mean())
+
+
+# No trained classifier has logits near this; float32 products of such logits with
+# captum's kernel weights (1e6 for empty and full coalitions) overflow.
+LOGIT_LIMIT = 1e10
+
+
+def check_outputs(model: nn.Module, inputs: Tensor, name: str) -> None:
+    """Raise :class:`TrainingError` if ``model``'s logits in eval mode are non-finite or
+    beyond ``LOGIT_LIMIT`` in magnitude.
+
+    Every method and evaluation would fail later, far from the cause: typically BatchNorm
+    running statistics that lag the weights, as in torchvision's MNASNet (momentum 0.0003)
+    trained from random weights for a few steps, whose logits reach 1e34.
+    """
+    if not len(inputs):
+        return
+    largest = float(predict_logits(model, inputs[:256]).abs().max())
+    if not largest <= LOGIT_LIMIT:  # also true for NaN
+        raise TrainingError(
+            f"{name}: the trained model's logits in eval mode reach {largest:.3g}; its "
+            "BatchNorm running statistics lag its weights (MNASNet updates them with "
+            "momentum 0.0003): start from pretrained weights or train for more steps"
+        )
 
 
 # ----------------------------------------------------------------------- augmentations
