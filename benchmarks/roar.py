@@ -97,9 +97,15 @@ def main() -> None:
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="saliencybench-roar-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        snakemake(workdir, args.config.resolve(), args.cores)
+        snakemake(workdir, args.config.resolve(), args.cores, "attributions")
+        started = time.time()
         wall, _ = snakemake(workdir, args.config.resolve(), args.cores, "roar")
-        records = [json.loads(p.read_text()) for p in (workdir / "results/roar").rglob("t*.json")]
+        # only the records this run wrote: a kept folder may hold those of earlier runs
+        records = [
+            json.loads(path.read_text())
+            for path in (workdir / "results/roar").rglob("t*.json")
+            if path.stat().st_mtime >= started
+        ]
         runs = [run for record in records for run in record["runs"]]
         if not runs:
             sys.exit("no retraining ran: does an experiment list 'roar' in its evaluations?")

@@ -23,3 +23,10 @@ rule attribute:
         "../envs/saliencybench.yaml"
     script:
         "../workflow_scripts/attribute.py"
+
+
+# The backbone alone: every dataset, model and attribution store the experiments name,
+# without the evaluations (`snakemake attributions`).
+rule attributions:
+    input:
+        all_targets(),

@@ -96,7 +96,8 @@ def method_entry(wildcards):
 
 
 def roar_targets(wildcards):
-    """Tables and figures of ROAR for every model of the experiments that ask for it."""
+    """Tables and figures of ROAR for every model of the experiments that ask for it, and
+    the masked dataset stores when ``roar.keep_masked`` is set."""
     targets = []
     for experiment, recipe, seed in _experiment_models():
         if "roar" not in experiment["evaluations"]:
@@ -104,7 +105,26 @@ def roar_targets(wildcards):
         names = (experiment["dataset"], experiment["model"], recipe, seed)
         targets.append(paths.roar_table(*names))
         targets.extend(paths.roar_figure(*names, suffix=suffix) for suffix in ("png", "pdf"))
+        if config["roar"]["keep_masked"]:
+            targets.extend(
+                paths.masked_store(*names, *grid) for grid in _roar_grid(names, experiment)
+            )
     return targets
+
+
+def _roar_grid(names, experiment):
+    """(method, mode, fraction label) of every retraining of one model."""
+    try:
+        methods = roar_methods(config, experiment)
+    except ConfigError as error:
+        raise WorkflowError(f"Invalid config: {error}") from None
+    roar = config["roar"]
+    return [
+        (method, mode, paths.fraction_label(fraction))
+        for method in methods
+        for mode in roar["modes"]
+        for fraction in roar["fractions"]
+    ]
 
 
 def _experiment_of(wildcards):
@@ -124,24 +144,9 @@ def _experiment_of(wildcards):
 
 def roar_results(wildcards):
     """Every retraining result of one model: method x mode x fraction."""
-    try:
-        methods = roar_methods(config, _experiment_of(wildcards))
-    except ConfigError as error:
-        raise WorkflowError(f"Invalid config: {error}") from None
-    roar = config["roar"]
+    names = (wildcards.dataset, wildcards.model, wildcards.recipe, wildcards.seed)
     return [
-        paths.roar_result(
-            wildcards.dataset,
-            wildcards.model,
-            wildcards.recipe,
-            wildcards.seed,
-            method,
-            mode,
-            paths.fraction_label(fraction),
-        )
-        for method in methods
-        for mode in roar["modes"]
-        for fraction in roar["fractions"]
+        paths.roar_result(*names, *grid) for grid in _roar_grid(names, _experiment_of(wildcards))
     ]
 
 
@@ -161,11 +166,6 @@ def roar_summary_attrs(wildcards):
         "model_seed": int(wildcards.seed),
         "fill": config["roar"]["fill"],
     }
-
-
-def masked_output(path):
-    """Masked stores are deleted after retraining unless ``roar.keep_masked`` is set."""
-    return directory(path) if config["roar"]["keep_masked"] else temp(directory(path))
 
 
 # ----------------------------------------------------------------------- curves and fidelity

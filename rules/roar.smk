@@ -1,4 +1,6 @@
-# RemOve And Retrain / Keep And Retrain (Hooker et al. 2019): mask, retrain, summarize, report.
+# RemOve And Retrain / Keep And Retrain (Hooker et al. 2019): retrain, summarize, report.
+# Each retrain job masks its dataset in memory; the mask rule writes the same masked
+# dataset as a store, and runs only when roar.keep_masked asks for the stores.
 
 
 rule mask:
@@ -6,7 +8,7 @@ rule mask:
         data=paths.data_store(),
         maps=paths.attribution_store(),
     output:
-        store=masked_output(paths.masked_store()),
+        store=directory(paths.masked_store()),
     params:
         fill=config["roar"]["fill"],
         blur_sigma=config["roar"]["blur_sigma"],
@@ -27,10 +29,14 @@ rule mask:
 
 rule retrain:
     input:
-        data=paths.masked_store(),
+        data=paths.data_store(),
+        maps=paths.attribution_store(),
     output:
         result=paths.roar_result(),
     params:
+        fill=config["roar"]["fill"],
+        blur_sigma=config["roar"]["blur_sigma"],
+        mask_seed=config["seed"],
         model=model_entry,
         recipe=recipe_entry,
         seeds=config["roar"]["seeds"],

@@ -13,6 +13,7 @@ from scipy import ndimage
 from saliencybench import store
 from saliencybench.data import channel_stats, load_source
 from saliencybench.evaluations.roar import (
+    masked_dataset,
     materialize,
     read_summary,
     retrain,
@@ -118,6 +119,36 @@ def test_materialize_needs_train_maps_of_the_same_data(tmp_path):
     with pytest.raises(store.StoreError, match="computed on other data"):
         materialize(data_path, stale, output=tmp_path / "m.zarr", **kwargs)
     assert not (tmp_path / "m.zarr").exists()
+
+
+def test_retraining_in_memory_equals_retraining_on_the_written_store(tmp_path):
+    """The retrain rule masks in memory; keep_masked writes the same dataset as a store."""
+    data_path, digest, splits, _ = _dataset(tmp_path)
+    maps_path, _ = _attributions(tmp_path, splits, digest)
+    kwargs = {"mode": "kar", "fraction": 0.3, "fill": "noise", "blur_sigma": 2.0, "seed": 2}
+    in_memory = masked_dataset(data_path, maps_path, **kwargs)
+    written = materialize(data_path, maps_path, output=tmp_path / "masked.zarr", **kwargs)
+    from_store = store.read_dataset(tmp_path / "masked.zarr")
+    assert written == in_memory.content_hash == from_store.content_hash
+    assert from_store.attrs == in_memory.attrs
+    for split in store.SPLITS:
+        np.testing.assert_array_equal(from_store[split].images, in_memory[split].images)
+    training = {
+        "model_name": "small_cnn",
+        "model_entry": MODEL,
+        "recipe_name": "standard",
+        "recipe_entry": {"epochs": 2, "batch_size": 16},
+        "seeds": [0],
+        "device": "cpu",
+    }
+    records = [
+        retrain(data, output=tmp_path / f"{name}.json", **training)
+        for name, data in (("memory", in_memory), ("store", tmp_path / "masked.zarr"))
+    ]
+    for record in records:
+        del record["runs"][0]["train_seconds"], record["runs"][0]["history"]
+    assert records[0]["runs"] == records[1]["runs"]
+    assert records[0]["data_hash"] == records[1]["data_hash"] == written
 
 
 def test_retrain_rejects_an_unmasked_store(tmp_path):

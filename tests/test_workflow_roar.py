@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -13,7 +14,7 @@ from PIL import Image
 from test_workflow import _snakemake as run_snakemake
 from test_workflow import _write_config
 
-from saliencybench import paths
+from saliencybench import paths, store
 from saliencybench.evaluations.roar import read_summary
 from saliencybench.report import parse_cell
 
@@ -63,16 +64,17 @@ def roar_run(tmp_path_factory):
 def test_roar_grid_outputs(roar_run):
     workdir, done = roar_run
     counts = _job_counts(done.stderr)
-    # saliency plus the two baselines, two modes, one fraction: seeds share one job
-    assert counts["mask"] == 6 and counts["retrain"] == 6
+    # saliency plus the two baselines, two modes, one fraction: seeds share one job, which
+    # masks in memory
+    assert "mask" not in counts and counts["retrain"] == 6
     assert counts["train"] == 2  # the unmasked models of seeds 0 and 1: the 0 % point
     summary = read_summary(workdir / paths.roar_summary(*MODEL))
     assert list(summary["method"].values) == ["random", "sobel", "saliency"]
     assert summary["accuracy"].shape == (3, 2, 1, 2)
     assert np.isfinite(summary["accuracy"].values).all()
     assert np.isfinite(summary["baseline_accuracy"].values).all()
-    # masked stores are temporary unless roar.keep_masked is set
-    assert not any((workdir / "results").rglob("t0.5.zarr"))
+    # masked stores are written only when roar.keep_masked is set
+    assert not (workdir / "results" / "masked").exists()
     with open(workdir / paths.roar_table(*MODEL), newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 6
@@ -96,13 +98,32 @@ def test_adding_a_fraction_runs_only_the_new_jobs(roar_run):
     done = _snakemake(workdir, wider, "roar")
     assert done.returncode == 0, done.stderr[-5000:]
     counts = _job_counts(done.stderr)
-    assert counts["mask"] == 6 and counts["retrain"] == 6
+    assert "mask" not in counts and counts["retrain"] == 6
     assert "train" not in counts and "attribute" not in counts
     after = _results(workdir)
     assert {key: after[key] for key in before} == before
     assert len(after) == 12
     summary = read_summary(workdir / paths.roar_summary(*MODEL))
     assert list(summary["fraction"].values) == [0.5, 0.9]
+
+
+def test_keep_masked_writes_the_stores_the_models_were_trained_on(roar_run):
+    workdir, _ = roar_run
+    before = _results(workdir)
+    keep = {**CONFIG, "roar": {**CONFIG["roar"], "keep_masked": True}}
+    done = _snakemake(workdir, keep, "roar")
+    assert done.returncode == 0, done.stderr[-5000:]
+    counts = _job_counts(done.stderr)
+    assert counts["mask"] == 6 and "retrain" not in counts
+    assert _results(workdir) == before
+    records = [json.loads((workdir / result).read_text()) for result in before]
+    trained_at_half = [record for record in records if record["fraction"] == 0.5]
+    assert len(trained_at_half) == 6
+    for record in trained_at_half:
+        masked = store.read_dataset(
+            workdir / paths.masked_store(*MODEL, record["method"], record["mode"], "0.5")
+        )
+        assert masked.content_hash == record["data_hash"]
 
 
 def test_roar_method_without_train_maps_is_a_config_error(tmp_path):

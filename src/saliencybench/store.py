@@ -156,6 +156,62 @@ class DatasetStore:
         return self.splits[split]
 
 
+def _split_arrays(splits: Mapping[str, DatasetSplit]) -> dict[str, np.ndarray]:
+    """The arrays the content hash covers: images and labels of every split."""
+    hashed = {}
+    for split, data in splits.items():
+        hashed[f"{split}/images"] = data.images
+        hashed[f"{split}/labels"] = data.labels
+    return hashed
+
+
+def make_dataset(
+    splits: Mapping[str, DatasetSplit],
+    *,
+    class_names: list[str],
+    mean: list[float],
+    std: list[float],
+    source: str,
+    extra_attrs: Mapping[str, Any] | None = None,
+    path: str = "",
+) -> DatasetStore:
+    """A dataset held in memory with the attributes a written store of it would have.
+
+    Args:
+        splits: ``{"train": DatasetSplit, "test": DatasetSplit}``.
+        mean, std: per-channel statistics of the training images scaled to [0, 1].
+        source: where the data came from, for provenance.
+        path: what to call it in messages (it has no file).
+    """
+    missing = [split for split in SPLITS if split not in splits]
+    if missing:
+        raise ValueError(f"dataset splits missing: {missing}")
+    attrs = {
+        "format": DATASET_FORMAT,
+        "class_names": list(class_names),
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+        "source": source,
+        "content_hash": content_hash(_split_arrays(splits)),
+        **dict(extra_attrs or {}),
+    }
+    return DatasetStore(path, dict(splits), attrs)
+
+
+def save_dataset(path: str | os.PathLike[str], dataset: DatasetStore) -> str:
+    """Write a dataset held in memory as a store, atomically; return its content hash."""
+    with atomic_path(path) as tmp:
+        root = zarr.open_group(tmp, mode="w")
+        for split, data in dataset.splits.items():
+            group = root.create_group(split)
+            _put(group, "images", data.images.astype(np.uint8, copy=False), IMAGE_DIMS)
+            _put(group, "labels", data.labels.astype(np.int64, copy=False), ("sample",))
+            if data.masks is not None:
+                _put(group, "masks", data.masks.astype(bool, copy=False), ("sample", "y", "x"))
+        root.attrs.update(dataset.attrs)
+    return dataset.content_hash
+
+
 def write_dataset(
     path: str | os.PathLike[str],
     splits: Mapping[str, DatasetSplit],
@@ -166,41 +222,16 @@ def write_dataset(
     source: str,
     extra_attrs: Mapping[str, Any] | None = None,
 ) -> str:
-    """Write a dataset store atomically and return its content hash.
-
-    Args:
-        splits: ``{"train": DatasetSplit, "test": DatasetSplit}``.
-        mean, std: per-channel statistics of the training images scaled to [0, 1].
-        source: where the data came from, for provenance.
-    """
-    missing = [split for split in SPLITS if split not in splits]
-    if missing:
-        raise ValueError(f"dataset splits missing: {missing}")
-    hashed = {}
-    for split, data in splits.items():
-        hashed[f"{split}/images"] = data.images
-        hashed[f"{split}/labels"] = data.labels
-    digest = content_hash(hashed)
-    with atomic_path(path) as tmp:
-        root = zarr.open_group(tmp, mode="w")
-        for split, data in splits.items():
-            group = root.create_group(split)
-            _put(group, "images", data.images.astype(np.uint8, copy=False), IMAGE_DIMS)
-            _put(group, "labels", data.labels.astype(np.int64, copy=False), ("sample",))
-            if data.masks is not None:
-                _put(group, "masks", data.masks.astype(bool, copy=False), ("sample", "y", "x"))
-        root.attrs.update(
-            {
-                "format": DATASET_FORMAT,
-                "class_names": list(class_names),
-                "mean": [float(m) for m in mean],
-                "std": [float(s) for s in std],
-                "source": source,
-                "content_hash": digest,
-                **dict(extra_attrs or {}),
-            }
-        )
-    return digest
+    """Write a dataset store atomically and return its content hash (see :func:`make_dataset`)."""
+    dataset = make_dataset(
+        splits,
+        class_names=class_names,
+        mean=mean,
+        std=std,
+        source=source,
+        extra_attrs=extra_attrs,
+    )
+    return save_dataset(path, dataset)
 
 
 def _open_group(path: str | os.PathLike[str], expected_format: str, what: str) -> zarr.Group:
@@ -259,11 +290,7 @@ def read_dataset(path: str | os.PathLike[str], *, verify: bool = True) -> Datase
             )
         splits[split] = DatasetSplit(images, labels, masks)
     if verify:
-        hashed = {}
-        for split, data in splits.items():
-            hashed[f"{split}/images"] = data.images
-            hashed[f"{split}/labels"] = data.labels
-        if content_hash(hashed) != attrs.get("content_hash"):
+        if content_hash(_split_arrays(splits)) != attrs.get("content_hash"):
             raise StoreError(f"{path}: content hash mismatch; delete it and rerun")
     return DatasetStore(str(path), splits, attrs)
 

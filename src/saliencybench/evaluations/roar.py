@@ -1,13 +1,15 @@
 """RemOve And Retrain (ROAR) and Keep And Retrain (KAR), Hooker et al. (2019).
 
-Three stages, one function each, so that Snakemake caches each step:
-
-1. :func:`materialize` writes a masked copy of a dataset store: the share ``t`` of pixels an
-   attribution store ranks highest (ROAR) or lowest (KAR) is replaced in every train and test
-   image. The copy has the layout of a dataset store, so the trainer reads it unchanged.
-2. :func:`retrain` trains the same architecture from scratch with the same recipe on a masked
-   store, once per retraining seed, and records masked-test accuracy.
-3. :func:`summarize` gathers every retraining result and the unmasked baseline (the models of
+1. :func:`masked_dataset` replaces, in every train and test image, the share ``t`` of pixels
+   an attribution store ranks highest (ROAR) or lowest (KAR). The result is a dataset with
+   the layout of a dataset store, so the trainer reads it unchanged.
+2. :func:`retrain` masks in memory and trains the same architecture from scratch with the
+   same recipe, once per retraining seed, and records masked-test accuracy. Masking takes
+   a fraction of a second on the default data, less than writing and reading a store, and
+   a separate job per masked dataset would pay the start-up of a Snakemake job as well.
+3. :func:`materialize` writes the masked dataset as a store, for inspection or for training
+   elsewhere (``roar.keep_masked``); it is the same function of the same inputs.
+4. :func:`summarize` gathers every retraining result and the unmasked baseline (the models of
    the backbone ``train`` rule for the same seeds) into one xarray Dataset with dims
    ``(method, mode, fraction, seed)``.
 """
@@ -33,7 +35,7 @@ ROAR_FORMAT = "saliencybench.roar/1"
 SPLIT_SEED_OFFSET = {"train": 0, "test": 1}
 
 
-def materialize(
+def masked_dataset(
     data_path: str | Path,
     attribution_path: str | Path,
     *,
@@ -42,9 +44,8 @@ def materialize(
     fill: str,
     blur_sigma: float,
     seed: int,
-    output: str | Path,
-) -> str:
-    """Write the masked dataset store of one (method, mode, fraction).
+) -> store.DatasetStore:
+    """The dataset of one (method, mode, fraction), masked in memory.
 
     Args:
         data_path: the dataset store the maps were computed on.
@@ -55,7 +56,9 @@ def materialize(
         seed: seeds tie-breaking and the noise fill; each split gets its own stream.
 
     Returns:
-        The content hash of the masked store.
+        A dataset with the attributes a dataset store has, plus ``masking``: method, mode,
+        fraction, fill, seed, the share of pixels removed per split and the provenance of
+        the data and the maps.
     """
     if mode not in MODES:
         raise ValueError(f"unknown ROAR mode {mode!r}; expected one of {', '.join(MODES)}")
@@ -92,8 +95,8 @@ def materialize(
         splits[split] = store.DatasetSplit(masked, data.labels, data.masks)
         removed_share[split] = float(mask.mean()) if mask.size else 0.0
     name = attributions.attrs.get("name", Path(attribution_path).stem)
-    digest = store.write_dataset(
-        output,
+    label = f"{name}:{mode}:{fraction_label(fraction)}"
+    masked_data = store.make_dataset(
         splits,
         class_names=dataset.class_names,
         # The statistics of the unmasked training set: the mean fill then normalizes to 0.
@@ -101,8 +104,7 @@ def materialize(
         std=dataset.std,
         source=f"{dataset.attrs.get('source', '?')} masked by {name}",
         extra_attrs={
-            "name": f"{dataset.attrs.get('name', Path(data_path).stem)}:{name}:{mode}:"
-            f"{fraction_label(fraction)}",
+            "name": f"{dataset.attrs.get('name', Path(data_path).stem)}:{label}",
             "masking": {
                 "method": name,
                 "mode": mode,
@@ -115,6 +117,7 @@ def materialize(
                 "checkpoint_sha256": attributions.attrs.get("checkpoint_sha256"),
             },
         },
+        path=f"{data_path} masked ({label})",
     )
     log.info(
         "%s %s t=%s (fill %s): %d train and %d test images masked in %.1fs",
@@ -126,11 +129,39 @@ def materialize(
         len(splits["test"].labels),
         time.perf_counter() - started,
     )
-    return digest
+    return masked_data
+
+
+def materialize(
+    data_path: str | Path,
+    attribution_path: str | Path,
+    *,
+    mode: str,
+    fraction: float,
+    fill: str,
+    blur_sigma: float,
+    seed: int,
+    output: str | Path,
+) -> str:
+    """Write the masked dataset of :func:`masked_dataset` as a dataset store.
+
+    Returns:
+        The content hash of the masked store.
+    """
+    dataset = masked_dataset(
+        data_path,
+        attribution_path,
+        mode=mode,
+        fraction=fraction,
+        fill=fill,
+        blur_sigma=blur_sigma,
+        seed=seed,
+    )
+    return store.save_dataset(output, dataset)
 
 
 def retrain(
-    data_path: str | Path,
+    data: store.DatasetStore | str | Path,
     *,
     model_name: str,
     model_entry: dict[str, Any],
@@ -140,7 +171,7 @@ def retrain(
     device: str,
     output: str | Path,
 ) -> dict[str, Any]:
-    """Train one fresh model per seed on a masked store and write their accuracies as JSON.
+    """Train one fresh model per seed on a masked dataset and write their accuracies as JSON.
 
     Each model starts where the original training started (random initialization from the
     seed, or the model entry's ``weights``), never from the trained checkpoint, so that the
@@ -148,15 +179,20 @@ def retrain(
     same process: on small models, the start-up a separate job pays for each seed costs as
     much as the training itself (``benchmarks/roar.py``).
 
+    Args:
+        data: a masked dataset (:func:`masked_dataset`) or the path of a masked store.
+
     Returns:
         The written record: the masking attributes and, per seed, accuracies and history.
     """
     from saliencybench.pipeline import fit, software_versions
 
-    dataset = store.read_dataset(data_path)
+    dataset = data if isinstance(data, store.DatasetStore) else store.read_dataset(data)
     masking = dataset.attrs.get("masking")
     if not masking:
-        raise store.StoreError(f"{data_path}: not a masked dataset store (no 'masking' attribute)")
+        raise store.StoreError(
+            f"{dataset.path}: not a masked dataset store (no 'masking' attribute)"
+        )
     runs = []
     for seed in seeds:
         result = fit(
