@@ -1,6 +1,7 @@
 # RemOve And Retrain / Keep And Retrain (Hooker et al. 2019): retrain, summarize, report.
-# Each retrain job masks its dataset in memory; the mask rule writes the same masked
-# dataset as a store, and runs only when roar.keep_masked asks for the stores.
+# A retrain job masks in memory and retrains every mode and seed of one (method, fraction);
+# the mask rule writes the same masked datasets as stores, and runs only when
+# roar.keep_masked asks for them.
 
 
 rule mask:
@@ -32,8 +33,11 @@ rule retrain:
         data=paths.data_store(),
         maps=paths.attribution_store(),
     output:
-        result=paths.roar_result(),
+        # every mode of one (method, fraction) in one job: a job's start-up costs about
+        # two trainings of the default model (benchmarks/roar.py)
+        results=[paths.roar_result(mode=mode) for mode in config["roar"]["modes"]],
     params:
+        modes=config["roar"]["modes"],
         fill=config["roar"]["fill"],
         blur_sigma=config["roar"]["blur_sigma"],
         mask_seed=config["seed"],
@@ -42,13 +46,9 @@ rule retrain:
         seeds=config["roar"]["seeds"],
         device=config["device"],
     log:
-        paths.log_file(
-            "retrain", "{dataset}/{model}/{recipe}/seed{seed}/{method}/{mode}/t{frac}"
-        ),
+        paths.log_file("retrain", "{dataset}/{model}/{recipe}/seed{seed}/{method}/t{frac}"),
     benchmark:
-        paths.benchmark_file(
-            "retrain", "{dataset}/{model}/{recipe}/seed{seed}/{method}/{mode}/t{frac}"
-        )
+        paths.benchmark_file("retrain", "{dataset}/{model}/{recipe}/seed{seed}/{method}/t{frac}")
     threads: max(1, workflow.cores // 2)
     priority: 5
     resources:

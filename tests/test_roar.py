@@ -17,6 +17,7 @@ from saliencybench.evaluations.roar import (
     materialize,
     read_summary,
     retrain,
+    retrain_fraction,
     summarize,
 )
 from saliencybench.masking import pixel_count
@@ -149,6 +150,35 @@ def test_retraining_in_memory_equals_retraining_on_the_written_store(tmp_path):
         del record["runs"][0]["train_seconds"], record["runs"][0]["history"]
     assert records[0]["runs"] == records[1]["runs"]
     assert records[0]["data_hash"] == records[1]["data_hash"] == written
+
+
+def test_retrain_fraction_writes_each_mode_to_its_own_record(tmp_path):
+    data_path, digest, splits, _ = _dataset(tmp_path)
+    maps_path, _ = _attributions(tmp_path, splits, digest)
+    kwargs = {
+        "fraction": 0.5,
+        "fill": "mean",
+        "blur_sigma": 2.0,
+        "mask_seed": 0,
+        "model_name": "small_cnn",
+        "model_entry": MODEL,
+        "recipe_name": "standard",
+        "recipe_entry": {"epochs": 1, "batch_size": 16},
+        "seeds": [0, 1],
+        "device": "cpu",
+    }
+    outputs = [tmp_path / "kar.json", tmp_path / "roar.json"]
+    retrain_fraction(data_path, maps_path, modes=["kar", "roar"], outputs=outputs, **kwargs)
+    for mode, output in zip(["kar", "roar"], outputs, strict=True):
+        record = json.loads(output.read_text())
+        assert record["mode"] == mode and record["fraction"] == 0.5
+        assert [run["seed"] for run in record["runs"]] == [0, 1]
+        expected = masked_dataset(
+            data_path, maps_path, mode=mode, fraction=0.5, fill="mean", blur_sigma=2.0, seed=0
+        )
+        assert record["data_hash"] == expected.content_hash
+    with pytest.raises(ValueError, match="2 modes but 1 output paths"):
+        retrain_fraction(data_path, maps_path, modes=["roar", "kar"], outputs=outputs[:1], **kwargs)
 
 
 def test_retrain_rejects_an_unmasked_store(tmp_path):

@@ -64,9 +64,9 @@ def roar_run(tmp_path_factory):
 def test_roar_grid_outputs(roar_run):
     workdir, done = roar_run
     counts = _job_counts(done.stderr)
-    # saliency plus the two baselines, two modes, one fraction: seeds share one job, which
-    # masks in memory
-    assert "mask" not in counts and counts["retrain"] == 6
+    # saliency plus the two baselines at one fraction: both modes and all seeds share one
+    # job, which masks in memory
+    assert "mask" not in counts and counts["retrain"] == 3
     assert counts["train"] == 2  # the unmasked models of seeds 0 and 1: the 0 % point
     summary = read_summary(workdir / paths.roar_summary(*MODEL))
     assert list(summary["method"].values) == ["random", "sobel", "saliency"]
@@ -98,7 +98,7 @@ def test_adding_a_fraction_runs_only_the_new_jobs(roar_run):
     done = _snakemake(workdir, wider, "roar")
     assert done.returncode == 0, done.stderr[-5000:]
     counts = _job_counts(done.stderr)
-    assert "mask" not in counts and counts["retrain"] == 6
+    assert "mask" not in counts and counts["retrain"] == 3
     assert "train" not in counts and "attribute" not in counts
     after = _results(workdir)
     assert {key: after[key] for key in before} == before

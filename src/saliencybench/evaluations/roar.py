@@ -3,10 +3,12 @@
 1. :func:`masked_dataset` replaces, in every train and test image, the share ``t`` of pixels
    an attribution store ranks highest (ROAR) or lowest (KAR). The result is a dataset with
    the layout of a dataset store, so the trainer reads it unchanged.
-2. :func:`retrain` masks in memory and trains the same architecture from scratch with the
-   same recipe, once per retraining seed, and records masked-test accuracy. Masking takes
-   a fraction of a second on the default data, less than writing and reading a store, and
-   a separate job per masked dataset would pay the start-up of a Snakemake job as well.
+2. :func:`retrain` trains the same architecture from scratch with the same recipe on a
+   masked dataset, once per retraining seed, and records masked-test accuracy;
+   :func:`retrain_fraction`, the job of the ``retrain`` rule, masks in memory and retrains
+   for every mode of one (method, fraction). Masking takes a fraction of a second on the
+   default data, less than writing and reading a store, and a separate job per masked
+   dataset would pay the start-up of a Snakemake job as well.
 3. :func:`materialize` writes the masked dataset as a store, for inspection or for training
    elsewhere (``roar.keep_masked``); it is the same function of the same inputs.
 4. :func:`summarize` gathers every retraining result and the unmasked baseline (the models of
@@ -240,6 +242,50 @@ def retrain(
         len(accuracies),
     )
     return record
+
+
+def retrain_fraction(
+    data_path: str | Path,
+    attribution_path: str | Path,
+    *,
+    modes: Sequence[str],
+    fraction: float,
+    fill: str,
+    blur_sigma: float,
+    mask_seed: int,
+    outputs: Sequence[str | Path],
+    **training: Any,
+) -> list[dict[str, Any]]:
+    """ROAR and KAR of one method at one fraction: mask in memory, retrain every seed.
+
+    One job covers the modes of a (method, fraction), so that the start-up of a job (about
+    four seconds for Python, torch and Zarr) is paid once for ``2 x len(seeds)`` trainings;
+    on the default digits models a training takes about two (``benchmarks/roar.py``).
+
+    Args:
+        modes: the modes to run, each written to the output at the same position.
+        mask_seed: the seed of :func:`masked_dataset`.
+        outputs: one JSON path per mode.
+        training: the keyword arguments of :func:`retrain` other than ``output``.
+
+    Returns:
+        The written records, one per mode.
+    """
+    if len(modes) != len(outputs):
+        raise ValueError(f"{len(modes)} modes but {len(outputs)} output paths")
+    records = []
+    for mode, output in zip(modes, outputs, strict=True):
+        dataset = masked_dataset(
+            data_path,
+            attribution_path,
+            mode=mode,
+            fraction=fraction,
+            fill=fill,
+            blur_sigma=blur_sigma,
+            seed=mask_seed,
+        )
+        records.append(retrain(dataset, output=output, **training))
+    return records
 
 
 def _read_json(path: str | Path, what: str) -> dict[str, Any]:
