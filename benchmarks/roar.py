@@ -3,7 +3,8 @@
 Builds the backbone first (untimed), then times `snakemake roar` in a scratch working
 directory and prints:
 
-- seconds per retraining (one seed on one masked dataset, from the retraining records);
+- seconds per retraining (one seed on one masked dataset, from the retraining records; a
+  job retrains every mode and seed of one method and fraction);
 - the share of ROAR wall time spent outside training steps: 1 - (sum of training seconds) /
   (wall time x concurrent job slots), where slots = cores // threads of the retrain rule.
   Job start-up (imports), masking, data loading, summary and figure all count as outside;
@@ -114,7 +115,8 @@ def main() -> None:
         slots = max(1, cores // max(1, cores // 2))
         outside = 1.0 - train_seconds / (wall * slots)
         print(f"ROAR wall time (snakemake roar)  {wall:8.1f} s over {slots} job slots")
-        print(f"retrainings                      {len(runs):8d} in {len(records)} jobs")
+        jobs = len({(record["method"], record["fraction"]) for record in records})
+        print(f"retrainings                      {len(runs):8d} in {jobs} jobs")
         print(f"seconds per retraining           {train_seconds / len(runs):8.2f} s")
         print(
             f"share outside training steps     {outside:8.1%}   "

@@ -7,7 +7,7 @@ rule attribute:
         store=directory(paths.attribution_store()),
     params:
         entry=method_entry,
-        attribution=config["attribution"],
+        attribution=canonical(config["attribution"]),
         seed=config["seed"],
         device=config["device"],
     log:

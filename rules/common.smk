@@ -16,6 +16,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join([_SRC] + _PYTHONPATH))
 from saliencybench import paths
 from saliencybench.config import (
     ConfigError,
+    canonical,
     experiment_methods,
     load_schema,
     method_splits,
@@ -69,27 +70,31 @@ def all_targets():
     ]
 
 
+# Params that hold config entries go through canonical(): Snakemake compares params by their
+# repr, so the key order of a config entry must not count as a change.
+
+
 def dataset_entry(wildcards):
-    return config["datasets"][wildcards.dataset]
+    return canonical(config["datasets"][wildcards.dataset])
 
 
 def model_entry(wildcards):
-    return config["models"][wildcards.model]
+    return canonical(config["models"][wildcards.model])
 
 
 def recipe_entry(wildcards):
-    return config["recipes"][wildcards.recipe]
+    return canonical(config["recipes"][wildcards.recipe])
 
 
 def permuted_recipe_entry(wildcards):
     """The recipe of the permuted-label model: the experiment's, with its own epochs."""
     epochs = config["randomization"]["permuted_epochs"]
     recipe = config["recipes"][wildcards.recipe]
-    return recipe if epochs is None else {**recipe, "epochs": epochs}
+    return canonical(recipe if epochs is None else {**recipe, "epochs": epochs})
 
 
 def method_entry(wildcards):
-    return config["methods"][wildcards.method]
+    return canonical(config["methods"][wildcards.method])
 
 
 # ----------------------------------------------------------------------- ROAR / KAR

@@ -10,7 +10,7 @@ rule perturbation_curves:
     output:
         store=directory(paths.curves_store()),
     params:
-        curves=config["curves"],
+        curves=canonical(config["curves"]),
         seed=config["seed"],
         device=config["device"],
     log:

@@ -39,7 +39,7 @@ rule report:
             category="Report page",
         ),
     params:
-        config=config,
+        config=canonical(config),
         summaries=report_summaries,
     log:
         paths.log_file("report", "page"),

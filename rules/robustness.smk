@@ -11,7 +11,7 @@ rule robustness_metrics:
         store=directory(paths.robustness_store()),
     params:
         entry=method_entry,
-        settings=config["robustness"],
+        settings=canonical(config["robustness"]),
         seed=config["seed"],
         device=config["device"],
     log:

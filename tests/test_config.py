@@ -8,7 +8,13 @@ import pytest
 import yaml
 from test_data import _write_mnist
 
-from saliencybench.config import WORKFLOW_METHOD_KEYS, ConfigError, load_schema, validate
+from saliencybench.config import (
+    WORKFLOW_METHOD_KEYS,
+    ConfigError,
+    canonical,
+    load_schema,
+    validate,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -197,3 +203,15 @@ def test_schema_augmentation_parameters_match_registry():
         properties = rule["then"]["properties"]
         defaults = {k: v.get("default") for k, v in properties.items() if k != "name"}
         assert AUGMENTATIONS.get(name).defaults == defaults, name
+
+
+def test_canonical_sorts_every_mapping_and_keeps_list_order():
+    entry = {"source": "digits", "options": {"size": 16, "max_train": 200}, "splits": ["b", "a"]}
+    reordered = {
+        "splits": ["b", "a"],
+        "options": {"max_train": 200, "size": 16},
+        "source": "digits",
+    }
+    assert repr(canonical(entry)) == repr(canonical(reordered))
+    assert canonical(entry)["splits"] == ["b", "a"]
+    assert list(canonical(entry)) == ["options", "source", "splits"]

@@ -115,6 +115,29 @@ def test_rerun_is_a_no_op(finished_run):
     assert _mtimes(finished_run) == before
 
 
+def _reversed_keys(value):
+    if isinstance(value, dict):
+        return {key: _reversed_keys(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reversed_keys(item) for item in value]
+    return value
+
+
+def test_key_order_of_the_config_reruns_nothing(finished_run):
+    """Snakemake compares params by repr; a config written in another key order is the same."""
+    before = _mtimes(finished_run)
+    reordered = yaml.safe_dump(_reversed_keys(TINY_CONFIG), sort_keys=False)
+    assert reordered != yaml.safe_dump(TINY_CONFIG, sort_keys=False)
+    (finished_run / "config.yaml").write_text(reordered)
+    try:
+        done = _snakemake(finished_run)
+    finally:
+        _write_config(finished_run, TINY_CONFIG)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Nothing to be done" in done.stderr, done.stderr[-3000:]
+    assert _mtimes(finished_run) == before
+
+
 def test_parameter_change_reruns_only_that_method(finished_run):
     workdir = finished_run
     before = _mtimes(workdir)

@@ -91,6 +91,21 @@ def _prefill_names(config: dict[str, Any]) -> None:
                 recipes[name] = {}
 
 
+def canonical(value: Any) -> Any:
+    """``value`` with the keys of every mapping in it sorted, recursively; lists keep order.
+
+    Snakemake compares a job's params with those of the last run by their ``repr``, in
+    which a dict's key order shows: without this, writing a config's keys in another order
+    (or a tool that rewrites the file) would rerun every job whose params hold a config
+    entry.
+    """
+    if isinstance(value, Mapping):
+        return {key: canonical(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
 def validate(config: dict[str, Any], schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Validate ``config`` in place, fill defaults, and return it.
 
