@@ -213,25 +213,15 @@ def save_dataset(path: str | os.PathLike[str], dataset: DatasetStore) -> str:
 
 
 def write_dataset(
-    path: str | os.PathLike[str],
-    splits: Mapping[str, DatasetSplit],
-    *,
-    class_names: list[str],
-    mean: list[float],
-    std: list[float],
-    source: str,
-    extra_attrs: Mapping[str, Any] | None = None,
+    path: str | os.PathLike[str], splits: Mapping[str, DatasetSplit], **attributes: Any
 ) -> str:
-    """Write a dataset store atomically and return its content hash (see :func:`make_dataset`)."""
-    dataset = make_dataset(
-        splits,
-        class_names=class_names,
-        mean=mean,
-        std=std,
-        source=source,
-        extra_attrs=extra_attrs,
-    )
-    return save_dataset(path, dataset)
+    """Write a dataset store atomically and return its content hash.
+
+    Args:
+        attributes: ``class_names``, ``mean``, ``std``, ``source`` and ``extra_attrs``, as
+            :func:`make_dataset` takes them.
+    """
+    return save_dataset(path, make_dataset(splits, **attributes))
 
 
 def _open_group(path: str | os.PathLike[str], expected_format: str, what: str) -> zarr.Group:

@@ -135,31 +135,18 @@ def masked_dataset(
 
 
 def materialize(
-    data_path: str | Path,
-    attribution_path: str | Path,
-    *,
-    mode: str,
-    fraction: float,
-    fill: str,
-    blur_sigma: float,
-    seed: int,
-    output: str | Path,
+    data_path: str | Path, attribution_path: str | Path, *, output: str | Path, **masking: Any
 ) -> str:
     """Write the masked dataset of :func:`masked_dataset` as a dataset store.
+
+    Args:
+        masking: ``mode``, ``fraction``, ``fill``, ``blur_sigma`` and ``seed``, as
+            :func:`masked_dataset` takes them.
 
     Returns:
         The content hash of the masked store.
     """
-    dataset = masked_dataset(
-        data_path,
-        attribution_path,
-        mode=mode,
-        fraction=fraction,
-        fill=fill,
-        blur_sigma=blur_sigma,
-        seed=seed,
-    )
-    return store.save_dataset(output, dataset)
+    return store.save_dataset(output, masked_dataset(data_path, attribution_path, **masking))
 
 
 def retrain(
