@@ -112,12 +112,12 @@ def roar_targets(wildcards):
         targets.extend(paths.roar_figure(*names, suffix=suffix) for suffix in ("png", "pdf"))
         if config["roar"]["keep_masked"]:
             targets.extend(
-                paths.masked_store(*names, *grid) for grid in _roar_grid(names, experiment)
+                paths.masked_store(*names, *grid) for grid in _roar_grid(experiment)
             )
     return targets
 
 
-def _roar_grid(names, experiment):
+def _roar_grid(experiment):
     """(method, mode, fraction label) of every retraining of one model."""
     try:
         methods = roar_methods(config, experiment)
@@ -151,7 +151,7 @@ def roar_results(wildcards):
     """Every retraining result of one model: method x mode x fraction."""
     names = (wildcards.dataset, wildcards.model, wildcards.recipe, wildcards.seed)
     return [
-        paths.roar_result(*names, *grid) for grid in _roar_grid(names, _experiment_of(wildcards))
+        paths.roar_result(*names, *grid) for grid in _roar_grid(_experiment_of(wildcards))
     ]
 
 
