@@ -68,6 +68,7 @@ benchmark: $(VENV)
 	$(BIN)/python benchmarks/curves.py
 	$(BIN)/python benchmarks/randomization.py
 	$(BIN)/python benchmarks/hermitry.py
+	$(BIN)/python benchmarks/startup.py
 
 clean:
 	rm -rf results logs benchmarks/rules .snakemake smoke

@@ -11,57 +11,28 @@ Usage: python benchmarks/backbone.py [--config config.yaml] [--cores N] [--keep 
 
 from __future__ import annotations
 
-import argparse
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from saliencybench.testing import (  # noqa: E402
+    benchmark_arguments,
+    scratch_workdir,
+    timed_snakemake,
+)
+
 FULL_RUN_TARGET_S = 300.0
 NOOP_TARGET_S = 5.0
 THROUGHPUT = re.compile(r": (\w+) on (\w+) split: (\d+) images in ([\d.]+)s")
 
 
-def snakemake(workdir: Path, config: Path, cores: str, *targets: str) -> tuple[float, str]:
-    """Run snakemake on ``targets`` (default: rule all); return wall seconds and stderr."""
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(config),
-        "--cores",
-        cores,
-        *targets,
-    ]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"snakemake failed:\n{done.stderr[-4000:]}")
-    return seconds, done.stderr
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
-    parser.add_argument("--cores", default="all")
-    parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
-    args = parser.parse_args()
-    workdir = args.keep or Path(tempfile.mkdtemp(prefix="saliencybench-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        full, log = snakemake(workdir, args.config.resolve(), args.cores, "attributions")
-        noop, noop_log = snakemake(workdir, args.config.resolve(), args.cores, "attributions")
+    args = benchmark_arguments(__doc__.splitlines()[0])
+    with scratch_workdir(args.keep, "saliencybench-bench-") as workdir:
+        full, log = timed_snakemake(workdir, args.config.resolve(), args.cores, "attributions")
+        noop, noop_log = timed_snakemake(workdir, args.config.resolve(), args.cores, "attributions")
         jobs = re.findall(r"(\d+) of (\d+) steps \(100%\) done", log)
         total_jobs = int(jobs[-1][1]) if jobs else -1
         print(
@@ -89,9 +60,6 @@ def main() -> None:
                     f"  {method:22s} {images / seconds:10.1f} images/s   "
                     f"ratio to slowest: {per_image / slowest:.3f}"
                 )
-    finally:
-        if args.keep is None:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

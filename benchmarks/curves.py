@@ -19,9 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from saliencybench.evaluations.curves import perturbation_curves  # noqa: E402
+from saliencybench.evaluations.curves.compute import perturbation_curves  # noqa: E402
+from saliencybench.inference import resolve_device  # noqa: E402
 from saliencybench.models import build_model  # noqa: E402
-from saliencybench.training import resolve_device  # noqa: E402
 
 TARGET = 0.7
 CASES = (("small_cnn", 1, 16), ("small_cnn", 3, 32), ("cifar_resnet18", 3, 32))

@@ -29,14 +29,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from saliencybench.evaluations.hermitry import (  # noqa: E402
+from saliencybench.evaluations.hermitry.compute import (  # noqa: E402
     capture_method,
     fit_classes,
     mahalanobis,
 )
+from saliencybench.inference import resolve_device  # noqa: E402
 from saliencybench.methods import AttributionContext, attribute_dataset  # noqa: E402
 from saliencybench.models import build_model  # noqa: E402
-from saliencybench.training import resolve_device  # noqa: E402
 
 METHODS = {
     "occlusion": {"window_size": 2, "stride": 1},

@@ -27,13 +27,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from saliencybench.evaluations.randomization import (  # noqa: E402
+from saliencybench.evaluations.randomization.compute import (  # noqa: E402
     parameter_layers,
     randomization_test,
 )
+from saliencybench.inference import resolve_device  # noqa: E402
 from saliencybench.methods import AttributionContext, attribute_dataset  # noqa: E402
 from saliencybench.models import build_model  # noqa: E402
-from saliencybench.training import resolve_device  # noqa: E402
 
 TARGET = 0.8
 METHODS = {

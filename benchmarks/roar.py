@@ -18,19 +18,18 @@ Usage: python benchmarks/roar.py [--config config.yaml] [--cores N] [--keep DIR]
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from backbone import ROOT, snakemake  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from saliencybench.testing import (  # noqa: E402
+    benchmark_arguments,
+    scratch_workdir,
+    timed_snakemake,
+)
 
 OUTSIDE_TARGET = 0.20
 THROUGHPUT_TARGET = 0.8
@@ -41,8 +40,9 @@ def bare_loop_ratio(workdir: Path, dataset: str, recipe_entry: dict, repeats: in
     import torch
 
     from saliencybench import paths, store
+    from saliencybench.inference import normalize
     from saliencybench.models import build_model
-    from saliencybench.training import Recipe, normalize, train_model
+    from saliencybench.training import Recipe, train_model
 
     torch.set_num_threads(1)
     data = store.read_dataset(workdir / paths.data_store(dataset))
@@ -87,20 +87,14 @@ def bare_loop_ratio(workdir: Path, dataset: str, recipe_entry: dict, repeats: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
-    parser.add_argument("--cores", default="all")
-    parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
-    args = parser.parse_args()
+    args = benchmark_arguments(__doc__.splitlines()[0])
     import yaml
 
     config = yaml.safe_load(args.config.read_text())
-    workdir = args.keep or Path(tempfile.mkdtemp(prefix="saliencybench-roar-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        snakemake(workdir, args.config.resolve(), args.cores, "attributions")
+    with scratch_workdir(args.keep, "saliencybench-roar-") as workdir:
+        timed_snakemake(workdir, args.config.resolve(), args.cores, "attributions")
         started = time.time()
-        wall, _ = snakemake(workdir, args.config.resolve(), args.cores, "roar")
+        wall, _ = timed_snakemake(workdir, args.config.resolve(), args.cores, "roar")
         # only the records this run wrote: a kept folder may hold those of earlier runs
         records = [
             json.loads(path.read_text())
@@ -129,9 +123,6 @@ def main() -> None:
             f"training loop vs bare loop       {ratio:8.2f} of its images/s   "
             f"ratio to {THROUGHPUT_TARGET} target: {ratio / THROUGHPUT_TARGET:.2f}"
         )
-    finally:
-        if args.keep is None:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

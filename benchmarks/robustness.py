@@ -37,17 +37,18 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from saliencybench.config import method_params, validate  # noqa: E402
-from saliencybench.evaluations.robustness import (  # noqa: E402
+from saliencybench.config import validate  # noqa: E402
+from saliencybench.evaluations.robustness.compute import (  # noqa: E402
     Explanation,
     _examples_per_batch,
     noisy_baseline,
     square_removal,
     uniform_box,
 )
+from saliencybench.inference import resolve_device  # noqa: E402
 from saliencybench.methods import METHODS, AttributionContext, square_side  # noqa: E402
 from saliencybench.models import build_model  # noqa: E402
-from saliencybench.training import resolve_device  # noqa: E402
+from saliencybench.planning import method_params  # noqa: E402
 
 TARGET = 5.0
 

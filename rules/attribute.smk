@@ -6,10 +6,7 @@ rule attribute:
     output:
         store=directory(paths.attribution_store()),
     params:
-        entry=method_entry,
-        attribution=canonical(config["attribution"]),
-        seed=config["seed"],
-        device=config["device"],
+        settings=settings(planning.attribute_settings),
     log:
         paths.log_file("attribute", "{dataset}/{model}/{recipe}/seed{seed}/{method}"),
     benchmark:

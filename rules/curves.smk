@@ -8,11 +8,9 @@ rule perturbation_curves:
         sidecar=paths.checkpoint_sidecar(),
         maps=paths.attribution_store(),
     output:
-        store=directory(paths.curves_store()),
+        store=directory(curves_spec.store_path()),
     params:
-        curves=canonical(config["curves"]),
-        seed=config["seed"],
-        device=config["device"],
+        settings=settings(curves_spec.perturbation_curves_settings),
     log:
         paths.log_file(
             "perturbation_curves", "{dataset}/{model}/{recipe}/seed{seed}/{method}"
@@ -34,11 +32,11 @@ rule perturbation_curves:
 
 rule fidelity_summary:
     input:
-        stores=curve_stores,
+        stores=of_config(curves_spec.stores),
     output:
-        summary=paths.fidelity_summary(),
+        summary=curves_spec.summary_path(),
     params:
-        by_recipe=curve_stores_by_recipe,
+        settings=settings(curves_spec.fidelity_summary_settings),
     log:
         paths.log_file("fidelity_summary", "{dataset}/{model}/seed{seed}"),
     threads: 1
@@ -53,25 +51,27 @@ rule fidelity_summary:
 
 rule fidelity_report:
     input:
-        summary=paths.fidelity_summary(),
+        summary=curves_spec.summary_path(),
     output:
-        table=paths.fidelity_table(),
+        table=curves_spec.table(),
         curves_png=report(
-            paths.curves_figure(suffix="png"),
+            curves_spec.figure(suffix="png"),
             caption="../report/curves.rst",
             category="Perturbation curves",
             subcategory="{dataset} / {model}",
             labels={"seed": "{seed}", "figure": "MIF and LIF curves"},
         ),
-        curves_pdf=paths.curves_figure(suffix="pdf"),
+        curves_pdf=curves_spec.figure(suffix="pdf"),
         example_png=report(
-            paths.curves_figure(suffix="png", kind="lif_example"),
+            curves_spec.figure(suffix="png", kind="lif_example"),
             caption="../report/lif_example.rst",
             category="Perturbation curves",
             subcategory="{dataset} / {model}",
             labels={"seed": "{seed}", "figure": "one image's LIF curve"},
         ),
-        example_pdf=paths.curves_figure(suffix="pdf", kind="lif_example"),
+        example_pdf=curves_spec.figure(suffix="pdf", kind="lif_example"),
+    params:
+        settings=settings(curves_spec.fidelity_report_settings),
     log:
         paths.log_file("fidelity_report", "{dataset}/{model}/seed{seed}"),
     threads: 1
@@ -86,4 +86,4 @@ rule fidelity_report:
 
 rule curves:
     input:
-        curves_targets,
+        targets_of("curves"),

@@ -2,8 +2,7 @@ rule prepare_data:
     output:
         store=directory(paths.data_store()),
     params:
-        entry=dataset_entry,
-        seed=config["seed"],
+        settings=settings(planning.prepare_data_settings),
     log:
         paths.log_file("prepare_data", "{dataset}"),
     benchmark:

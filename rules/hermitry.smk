@@ -5,22 +5,14 @@
 
 rule hermitry_reference:
     input:
-        unpack(hermitry_foreign_input),
+        unpack(of_config(hermitry_spec.foreign_input)),
         data=paths.data_store(),
         checkpoint=paths.checkpoint(),
         sidecar=paths.checkpoint_sidecar(),
     output:
-        store=directory(paths.hermitry_reference()),
+        store=directory(hermitry_spec.reference_path()),
     params:
-        split=config["hermitry"]["split"],
-        classes=config["hermitry"]["classes"],
-        max_per_class=config["hermitry"]["max_per_class"],
-        covariance=config["hermitry"]["covariance"],
-        percentile=config["hermitry"]["percentile"],
-        noise_images=config["hermitry"]["noise_images"],
-        batch_size=config["hermitry"]["batch_size"],
-        seed=config["seed"],
-        device=config["device"],
+        settings=settings(hermitry_spec.hermitry_reference_settings),
     log:
         paths.log_file("hermitry_reference", "{dataset}/{model}/{recipe}/seed{seed}"),
     benchmark:
@@ -41,16 +33,11 @@ rule hermitry_capture:
         data=paths.data_store(),
         checkpoint=paths.checkpoint(),
         sidecar=paths.checkpoint_sidecar(),
-        reference=paths.hermitry_reference(),
+        reference=hermitry_spec.reference_path(),
     output:
-        store=directory(paths.hermitry_method_store()),
+        store=directory(hermitry_spec.method_store()),
     params:
-        entry=method_entry,
-        max_queries_per_image=config["hermitry"]["max_queries_per_image"],
-        target=config["attribution"]["target"],
-        batch_size=config["attribution"]["batch_size"],
-        seed=config["seed"],
-        device=config["device"],
+        settings=settings(hermitry_spec.hermitry_capture_settings),
     log:
         paths.log_file("hermitry_capture", "{dataset}/{model}/{recipe}/seed{seed}/{method}"),
     benchmark:
@@ -71,24 +58,12 @@ rule hermitry_evaluations:
         data=paths.data_store(),
         checkpoint=paths.checkpoint(),
         sidecar=paths.checkpoint_sidecar(),
-        reference=paths.hermitry_reference(),
-        maps=hermitry_map_stores,
+        reference=hermitry_spec.reference_path(),
+        maps=of_config(hermitry_spec.map_stores),
     output:
-        store=directory(paths.hermitry_evaluations()),
+        store=directory(hermitry_spec.evaluations_path()),
     params:
-        map_methods=hermitry_map_names,
-        fractions=config["hermitry"]["fractions"] or config["roar"]["fractions"],
-        roar_fill=config["roar"]["fill"],
-        blur_sigma=config["roar"]["blur_sigma"],
-        steps=config["hermitry"]["steps"],
-        curves_fill=config["curves"]["fill"],
-        square_side=config["robustness"]["infidelity"]["square_side"],
-        noise_std=config["robustness"]["infidelity"]["noise_std"],
-        baseline=config["robustness"]["baseline"],
-        infidelity_samples=config["hermitry"]["infidelity_samples"],
-        batch_size=config["hermitry"]["batch_size"],
-        seed=config["seed"],
-        device=config["device"],
+        settings=settings(hermitry_spec.hermitry_evaluations_settings),
     log:
         paths.log_file("hermitry_evaluations", "{dataset}/{model}/{recipe}/seed{seed}"),
     benchmark:
@@ -106,14 +81,13 @@ rule hermitry_evaluations:
 
 rule hermitry_summary:
     input:
-        reference=paths.hermitry_reference(),
-        methods=hermitry_method_stores,
-        evaluations=paths.hermitry_evaluations(),
+        reference=hermitry_spec.reference_path(),
+        methods=of_config(hermitry_spec.method_stores),
+        evaluations=hermitry_spec.evaluations_path(),
     output:
-        summary=paths.hermitry_summary(),
+        summary=hermitry_spec.summary_path(),
     params:
-        low_ratio=config["hermitry"]["low_ratio"],
-        attrs=hermitry_summary_attrs,
+        settings=settings(hermitry_spec.hermitry_summary_settings),
     log:
         paths.log_file("hermitry_summary", "{dataset}/{model}/{recipe}/seed{seed}"),
     threads: 1
@@ -128,18 +102,20 @@ rule hermitry_summary:
 
 rule hermitry_report:
     input:
-        summary=paths.hermitry_summary(),
+        summary=hermitry_spec.summary_path(),
     output:
-        table=paths.hermitry_table(),
-        thresholds=paths.hermitry_table(kind="hermitry_thresholds"),
+        table=hermitry_spec.table(),
+        thresholds=hermitry_spec.table(kind="hermitry_thresholds"),
         png=report(
-            paths.hermitry_figure(suffix="png"),
+            hermitry_spec.figure(suffix="png"),
             caption="../report/hermitry.rst",
             category="Hermitry ratio",
             subcategory="{dataset} / {model}",
             labels={"recipe": "{recipe}", "seed": "{seed}"},
         ),
-        pdf=paths.hermitry_figure(suffix="pdf"),
+        pdf=hermitry_spec.figure(suffix="pdf"),
+    params:
+        settings=settings(hermitry_spec.hermitry_report_settings),
     log:
         paths.log_file("hermitry_report", "{dataset}/{model}/{recipe}/seed{seed}"),
     threads: 1
@@ -154,11 +130,13 @@ rule hermitry_report:
 
 rule hermitry_recipes:
     input:
-        unpack(hermitry_summaries_by_recipe),
+        unpack(of_config(hermitry_spec.summaries_by_recipe)),
     output:
-        table=paths.hermitry_recipes_table(),
-        png=paths.hermitry_recipes_figure(suffix="png"),
-        pdf=paths.hermitry_recipes_figure(suffix="pdf"),
+        table=hermitry_spec.recipes_table(),
+        png=hermitry_spec.recipes_figure(suffix="png"),
+        pdf=hermitry_spec.recipes_figure(suffix="pdf"),
+    params:
+        settings=settings(hermitry_spec.hermitry_recipes_settings),
     log:
         paths.log_file("hermitry_recipes", "{dataset}/{model}/seed{seed}"),
     threads: 1
@@ -173,4 +151,4 @@ rule hermitry_recipes:
 
 rule hermitry:
     input:
-        hermitry_targets,
+        targets_of("hermitry"),

@@ -6,12 +6,10 @@ rule train_permuted_labels:
     input:
         data=paths.data_store(),
     output:
-        checkpoint=paths.permuted_checkpoint(),
-        sidecar=paths.permuted_sidecar(),
+        checkpoint=randomization_spec.permuted_checkpoint(),
+        sidecar=randomization_spec.permuted_sidecar(),
     params:
-        model=model_entry,
-        recipe=permuted_recipe_entry,
-        device=config["device"],
+        settings=settings(randomization_spec.train_permuted_labels_settings),
     log:
         paths.log_file("train_permuted_labels", "{dataset}/{model}/{recipe}/seed{seed}"),
     benchmark:
@@ -30,22 +28,14 @@ rule train_permuted_labels:
 
 rule parameter_randomization:
     input:
-        unpack(permuted_model),
+        unpack(of_config(randomization_spec.permuted_model)),
         data=paths.data_store(),
         checkpoint=paths.checkpoint(),
         sidecar=paths.checkpoint_sidecar(),
     output:
-        store=directory(paths.randomization_store()),
+        store=directory(randomization_spec.store_path()),
     params:
-        entry=method_entry,
-        split=config["randomization"]["split"],
-        max_images=config["randomization"]["max_images"],
-        layer_types=config["randomization"]["layer_types"],
-        examples=config["randomization"]["examples"],
-        target=config["attribution"]["target"],
-        batch_size=config["attribution"]["batch_size"],
-        seed=config["seed"],
-        device=config["device"],
+        settings=settings(randomization_spec.parameter_randomization_settings),
     log:
         paths.log_file(
             "parameter_randomization", "{dataset}/{model}/{recipe}/seed{seed}/{method}"
@@ -67,16 +57,11 @@ rule parameter_randomization:
 
 rule randomization_summary:
     input:
-        stores=randomization_stores,
+        stores=of_config(randomization_spec.stores),
     output:
-        summary=paths.randomization_summary(),
+        summary=randomization_spec.summary_path(),
     params:
-        ssim_threshold=config["randomization"]["ssim_threshold"],
-        pass_threshold=config["randomization"]["pass_threshold"],
-        confidence=config["randomization"]["confidence"],
-        bootstrap_samples=config["randomization"]["bootstrap_samples"],
-        seed=config["seed"],
-        attrs=randomization_summary_attrs,
+        settings=settings(randomization_spec.randomization_summary_settings),
     log:
         paths.log_file("randomization_summary", "{dataset}/{model}/{recipe}/seed{seed}"),
     threads: 1
@@ -91,33 +76,35 @@ rule randomization_summary:
 
 rule randomization_report:
     input:
-        summary=paths.randomization_summary(),
+        summary=randomization_spec.summary_path(),
     output:
-        table=paths.randomization_table(),
+        table=randomization_spec.table(),
         layers_png=report(
-            paths.randomization_figure(suffix="png", kind="layers"),
+            randomization_spec.figure(suffix="png", kind="layers"),
             caption="../report/randomization.rst",
             category="Parameter randomization",
             subcategory="{dataset} / {model}",
             labels={"recipe": "{recipe}", "seed": "{seed}", "figure": "layers"},
         ),
-        layers_pdf=paths.randomization_figure(suffix="pdf", kind="layers"),
+        layers_pdf=randomization_spec.figure(suffix="pdf", kind="layers"),
         sensitivity_png=report(
-            paths.randomization_figure(suffix="png", kind="sensitivity"),
+            randomization_spec.figure(suffix="png", kind="sensitivity"),
             caption="../report/randomization.rst",
             category="Parameter randomization",
             subcategory="{dataset} / {model}",
             labels={"recipe": "{recipe}", "seed": "{seed}", "figure": "sensitivity"},
         ),
-        sensitivity_pdf=paths.randomization_figure(suffix="pdf", kind="sensitivity"),
+        sensitivity_pdf=randomization_spec.figure(suffix="pdf", kind="sensitivity"),
         examples_png=report(
-            paths.randomization_figure(suffix="png", kind="examples"),
+            randomization_spec.figure(suffix="png", kind="examples"),
             caption="../report/randomization.rst",
             category="Parameter randomization",
             subcategory="{dataset} / {model}",
             labels={"recipe": "{recipe}", "seed": "{seed}", "figure": "examples"},
         ),
-        examples_pdf=paths.randomization_figure(suffix="pdf", kind="examples"),
+        examples_pdf=randomization_spec.figure(suffix="pdf", kind="examples"),
+    params:
+        settings=settings(randomization_spec.randomization_report_settings),
     log:
         paths.log_file("randomization_report", "{dataset}/{model}/{recipe}/seed{seed}"),
     threads: 1
@@ -132,4 +119,4 @@ rule randomization_report:
 
 rule randomization:
     input:
-        randomization_targets,
+        targets_of("randomization"),

@@ -1,5 +1,5 @@
 # One page of every evaluation and the method scorecard; every evaluation's summaries in one
-# tidy Dataset each (src/saliencybench/html_report.py has the registry of evaluations).
+# tidy Dataset each (src/saliencybench/evaluations/ registers the evaluations).
 # Both only read small files: on a cluster they run where Snakemake runs, not as jobs.
 
 
@@ -14,9 +14,9 @@ rule evaluation_summary:
     output:
         summary=paths.evaluation_summary(),
     params:
-        runs=evaluation_summary_runs,
+        settings=settings(planning.evaluation_summary_settings),
     wildcard_constraints:
-        evaluation="|".join(html_report.EVALUATIONS.names()),
+        evaluation="|".join(EVALUATIONS.names()),
     log:
         paths.log_file("evaluation_summary", "{evaluation}"),
     threads: 1
@@ -39,8 +39,7 @@ rule report:
             category="Report page",
         ),
     params:
-        config=canonical(config),
-        summaries=report_summaries,
+        settings=settings(planning.report_settings),
     log:
         paths.log_file("report", "page"),
     threads: 1

@@ -9,11 +9,9 @@ rule mask:
         data=paths.data_store(),
         maps=paths.attribution_store(),
     output:
-        store=directory(paths.masked_store()),
+        store=directory(roar_spec.masked_store()),
     params:
-        fill=config["roar"]["fill"],
-        blur_sigma=config["roar"]["blur_sigma"],
-        seed=config["seed"],
+        settings=settings(roar_spec.mask_settings),
     log:
         paths.log_file("mask", "{dataset}/{model}/{recipe}/seed{seed}/{method}/{mode}/t{frac}"),
     benchmark:
@@ -35,16 +33,9 @@ rule retrain:
     output:
         # every mode of one (method, fraction) in one job: a job's start-up costs about
         # two trainings of the default model (benchmarks/roar.py)
-        results=[paths.roar_result(mode=mode) for mode in config["roar"]["modes"]],
+        results=[roar_spec.result(mode=mode) for mode in config["roar"]["modes"]],
     params:
-        modes=config["roar"]["modes"],
-        fill=config["roar"]["fill"],
-        blur_sigma=config["roar"]["blur_sigma"],
-        mask_seed=config["seed"],
-        model=model_entry,
-        recipe=recipe_entry,
-        seeds=config["roar"]["seeds"],
-        device=config["device"],
+        settings=settings(roar_spec.retrain_settings),
     log:
         paths.log_file("retrain", "{dataset}/{model}/{recipe}/seed{seed}/{method}/t{frac}"),
     benchmark:
@@ -63,13 +54,12 @@ rule retrain:
 
 rule roar_summary:
     input:
-        results=roar_results,
-        baselines=roar_baselines,
+        results=of_config(roar_spec.results),
+        baselines=of_config(roar_spec.baselines),
     output:
-        summary=paths.roar_summary(),
+        summary=roar_spec.summary_path(),
     params:
-        attrs=roar_summary_attrs,
-        seeds=config["roar"]["seeds"],
+        settings=settings(roar_spec.roar_summary_settings),
     log:
         paths.log_file("roar_summary", "{dataset}/{model}/{recipe}/seed{seed}"),
     threads: 1
@@ -84,17 +74,19 @@ rule roar_summary:
 
 rule roar_report:
     input:
-        summary=paths.roar_summary(),
+        summary=roar_spec.summary_path(),
     output:
-        table=paths.roar_table(),
+        table=roar_spec.table(),
         png=report(
-            paths.roar_figure(suffix="png"),
+            roar_spec.figure(suffix="png"),
             caption="../report/roar.rst",
             category="ROAR and KAR",
             subcategory="{dataset} / {model}",
             labels={"recipe": "{recipe}", "seed": "{seed}"},
         ),
-        pdf=paths.roar_figure(suffix="pdf"),
+        pdf=roar_spec.figure(suffix="pdf"),
+    params:
+        settings=settings(roar_spec.roar_report_settings),
     log:
         paths.log_file("roar_report", "{dataset}/{model}/{recipe}/seed{seed}"),
     threads: 1
@@ -109,4 +101,4 @@ rule roar_report:
 
 rule roar:
     input:
-        roar_targets,
+        targets_of("roar"),

@@ -3,17 +3,14 @@
 
 rule robustness_metrics:
     input:
-        unpack(robustness_explained_classes),
+        unpack(of_config(robustness_spec.explained_classes)),
         data=paths.data_store(),
         checkpoint=paths.checkpoint(),
         sidecar=paths.checkpoint_sidecar(),
     output:
-        store=directory(paths.robustness_store()),
+        store=directory(robustness_spec.store_path()),
     params:
-        entry=method_entry,
-        settings=canonical(config["robustness"]),
-        seed=config["seed"],
-        device=config["device"],
+        settings=settings(robustness_spec.robustness_metrics_settings),
     log:
         paths.log_file("robustness_metrics", "{dataset}/{model}/{recipe}/seed{seed}/{method}"),
     benchmark:
@@ -33,9 +30,11 @@ rule robustness_metrics:
 
 rule robustness_summary:
     input:
-        stores=robustness_stores,
+        stores=of_config(robustness_spec.stores),
     output:
-        summary=paths.robustness_summary(),
+        summary=robustness_spec.summary_path(),
+    params:
+        settings=settings(robustness_spec.robustness_summary_settings),
     log:
         paths.log_file("robustness_summary", "{dataset}/{model}/{recipe}/seed{seed}"),
     threads: 1
@@ -50,17 +49,19 @@ rule robustness_summary:
 
 rule robustness_report:
     input:
-        summary=paths.robustness_summary(),
+        summary=robustness_spec.summary_path(),
     output:
-        table=paths.robustness_table(),
+        table=robustness_spec.table(),
         png=report(
-            paths.robustness_figure(suffix="png"),
+            robustness_spec.figure(suffix="png"),
             caption="../report/robustness.rst",
             category="Infidelity and sensitivity",
             subcategory="{dataset} / {model}",
             labels={"recipe": "{recipe}", "seed": "{seed}"},
         ),
-        pdf=paths.robustness_figure(suffix="pdf"),
+        pdf=robustness_spec.figure(suffix="pdf"),
+    params:
+        settings=settings(robustness_spec.robustness_report_settings),
     log:
         paths.log_file("robustness_report", "{dataset}/{model}/{recipe}/seed{seed}"),
     threads: 1
@@ -75,4 +76,4 @@ rule robustness_report:
 
 rule robustness:
     input:
-        robustness_targets,
+        targets_of("robustness"),

@@ -5,9 +5,7 @@ rule train:
         checkpoint=paths.checkpoint(),
         sidecar=paths.checkpoint_sidecar(),
     params:
-        model=model_entry,
-        recipe=recipe_entry,
-        device=config["device"],
+        settings=settings(planning.train_settings),
     log:
         paths.log_file("train", "{dataset}/{model}/{recipe}/seed{seed}"),
     benchmark:

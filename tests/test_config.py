@@ -1,35 +1,20 @@
 """Config validation: the default config passes; every error class is one clear line."""
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from test_data import _write_mnist
+from fakes import write_mnist
+from support import ROOT, config_error
 
-from saliencybench.config import (
-    WORKFLOW_METHOD_KEYS,
-    ConfigError,
-    canonical,
-    load_schema,
-    validate,
-)
-
-ROOT = Path(__file__).resolve().parents[1]
+from saliencybench.config import canonical, load_schema, validate
+from saliencybench.planning import WORKFLOW_METHOD_KEYS
 
 
 @pytest.fixture
 def config():
     return yaml.safe_load((ROOT / "config.yaml").read_text())
-
-
-def _error(config) -> str:
-    with pytest.raises(ConfigError) as caught:
-        validate(config)
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
 
 
 def test_default_config_is_valid_and_defaults_are_filled(config):
@@ -41,7 +26,7 @@ def test_default_config_is_valid_and_defaults_are_filled(config):
     assert config["experiments"][0]["methods"] == "all"
 
 
-LOCAL_FILES = {"mnist": _write_mnist}
+LOCAL_FILES = {"mnist": write_mnist}
 
 
 def test_every_preset_is_valid(tmp_path):
@@ -60,53 +45,53 @@ def test_every_preset_is_valid(tmp_path):
 
 def test_unknown_top_level_key(config):
     config["seeed"] = 1
-    assert "'seeed' is unknown" in _error(config)
+    assert "'seeed' is unknown" in config_error(config)
 
 
 def test_unknown_method(config):
     config["methods"]["integrated_gradient"] = {}
-    message = _error(config)
+    message = config_error(config)
     assert "methods.integrated_gradient.method" in message
     assert "integrated_gradients" in message
 
 
 def test_unknown_method_parameter(config):
     config["methods"]["integrated_gradients"]["steps"] = 10
-    message = _error(config)
+    message = config_error(config)
     assert "'methods.integrated_gradients.steps' is unknown" in message
     assert "n_steps" in message
 
 
 def test_bad_method_parameter_value(config):
     config["methods"]["integrated_gradients"]["n_steps"] = 0
-    assert "methods.integrated_gradients.n_steps" in _error(config)
+    assert "methods.integrated_gradients.n_steps" in config_error(config)
 
 
 def test_unknown_model_architecture(config):
     config["models"]["resnet17"] = {}
-    message = _error(config)
+    message = config_error(config)
     assert "models.resnet17.architecture" in message and "resnet18" in message
 
 
 def test_unknown_dataset_source(config):
     config["datasets"]["imagenet"] = {"options": {}}
-    message = _error(config)
+    message = config_error(config)
     assert "datasets.imagenet.source" in message and "image_folder" in message
 
 
 def test_bad_fractions(config):
     bad = copy.deepcopy(config)
     bad["recipes"]["standard"]["augmentation"] = {"name": "fpa", "p1_max": 1.5}
-    assert "recipes.standard.augmentation.p1_max" in _error(bad)
+    assert "recipes.standard.augmentation.p1_max" in config_error(bad)
     bad = copy.deepcopy(config)
     bad["datasets"]["digits"]["options"]["test_fraction"] = 1.5
-    assert "test_fraction" in _error(bad)
+    assert "test_fraction" in config_error(bad)
 
 
 def test_missing_dataset_path(config, tmp_path):
     missing = tmp_path / "no-such-mnist"
     config["datasets"]["mnist"] = {"options": {"path": str(missing)}}
-    message = _error(config)
+    message = config_error(config)
     assert "datasets.mnist" in message and str(missing) in message
 
 
@@ -135,18 +120,18 @@ def test_roar_section(config):
 )
 def test_bad_roar_settings(config, change, expected):
     config["roar"].update(change)
-    assert expected in _error(config)
+    assert expected in config_error(config)
 
 
 def test_experiment_names_undefined_entry(config):
     config["experiments"][0]["recipes"] = ["standard", "fpa"]
-    message = _error(config)
+    message = config_error(config)
     assert "experiments.0.recipes" in message and "'fpa' is not defined" in message
 
 
 def test_bad_wildcard_name(config):
     config["methods"]["ig/50"] = {"method": "integrated_gradients"}
-    assert "ig/50" in _error(config)
+    assert "ig/50" in config_error(config)
 
 
 def test_schema_names_match_registries():

@@ -8,14 +8,9 @@ import torch
 from scipy import stats
 from torch import nn
 
-from saliencybench.evaluations.curves import (
-    fidelity_areas,
-    mean_interval,
-    mif_ranks,
-    normalize_curves,
-    perturbation_curves,
-    step_counts,
-)
+from saliencybench.evaluations.curves.compute import mif_ranks, perturbation_curves, step_counts
+from saliencybench.evaluations.curves.summary import fidelity_areas, normalize_curves
+from saliencybench.stats import mean_interval
 
 
 class Linear(nn.Module):
@@ -229,13 +224,16 @@ def test_stage_summary_table_and_figures(tmp_path):
     from PIL import Image
 
     from saliencybench import store
-    from saliencybench.evaluations.curves import (
-        CURVES_FORMAT,
-        compute,
-        read_fidelity,
-        summarize,
+    from saliencybench.evaluations.curves.compute import compute
+    from saliencybench.evaluations.curves.report import (
+        curves_figure,
+        fidelity_table,
+        lif_example_figure,
+        write_report,
     )
-    from saliencybench.report import curves_figure, fidelity_table, lif_example_figure, write_csv
+    from saliencybench.evaluations.curves.spec import CURVES_FORMAT
+    from saliencybench.evaluations.curves.summary import read_fidelity, summarize
+    from saliencybench.plotting import write_csv
 
     data, checkpoint, sidecar, stores = _trained_stores(tmp_path)
     outputs = {}
@@ -290,11 +288,33 @@ def test_stage_summary_table_and_figures(tmp_path):
         with Image.open(png) as image:
             image.verify()
         assert pdf.read_bytes().startswith(b"%PDF")
+    # the report job writes the same table, and one file per figure format
+    figures = {
+        kind: [tmp_path / f"job_{kind}.png", tmp_path / f"job_{kind}.pdf"]
+        for kind in ("curves", "lif")
+    }
+    write_report(
+        path,
+        title="test",
+        table=tmp_path / "job.csv",
+        curves=figures["curves"],
+        lif_example=figures["lif"],
+    )
+    assert (tmp_path / "job.csv").read_bytes() == table.read_bytes()
+    for png, pdf in figures.values():
+        with Image.open(png) as image:
+            image.verify()
+        assert pdf.read_bytes().startswith(b"%PDF")
+    # the summary job's recipe order is its own, not the sorted keys of its stores
+    recipes = summarize({"b": [outputs["random"]], "a": [outputs["random"]]}, ["b", "a"])
+    assert list(recipes["recipe"].values) == ["b", "a"]
+    with pytest.raises(ValueError, match="do not name"):
+        summarize({"a": [outputs["random"]]}, ["a", "b"])
 
 
 def test_stage_errors(tmp_path):
     from saliencybench import store
-    from saliencybench.evaluations.curves import compute
+    from saliencybench.evaluations.curves.compute import compute
 
     data, checkpoint, sidecar, stores = _trained_stores(tmp_path)
     kwargs = {
@@ -344,3 +364,72 @@ def test_mif_curve_equals_quantus_pixel_flipping():
         channel_first=True,
     )
     np.testing.assert_allclose(curves[:, 0, 1:].numpy(), np.array(reference), rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------- job settings
+
+
+@pytest.fixture
+def default_config():
+    from pathlib import Path
+
+    import yaml
+
+    from saliencybench.config import validate
+
+    root = Path(__file__).resolve().parents[1]
+    return validate(yaml.safe_load((root / "config.yaml").read_text()))
+
+
+def _wildcards(**names):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**names)
+
+
+def test_perturbation_curves_settings_are_the_job_arguments(default_config):
+    import inspect
+
+    from saliencybench.evaluations.curves import compute, spec
+
+    wildcards = _wildcards(
+        dataset="digits", model="small_cnn", recipe="standard", seed="0", method="saliency"
+    )
+    settings = spec.perturbation_curves_settings(default_config, wildcards)
+    assert set(settings) == {
+        "split",
+        "steps",
+        "fill_value",
+        "batch_size",
+        "max_images",
+        "seed",
+        "device",
+    }
+    keywords = inspect.signature(compute.compute).parameters
+    assert set(settings) == {k for k, p in keywords.items() if p.kind is p.KEYWORD_ONLY} - {
+        "output"
+    }
+    assert settings["steps"] == default_config["curves"]["steps"] == 20
+    # no method list: dropping another method reruns none of this method's jobs
+    fewer = {**default_config, "methods": {"saliency": default_config["methods"]["saliency"]}}
+    assert spec.perturbation_curves_settings(fewer, wildcards) == settings
+
+
+def test_fidelity_summary_settings_are_the_job_arguments(default_config):
+    from saliencybench.config import canonical
+    from saliencybench.evaluations.curves import spec
+
+    wildcards = _wildcards(dataset="digits", model="small_cnn", seed="0")
+    settings = spec.fidelity_summary_settings(default_config, wildcards)
+    assert set(settings) == {"stores", "recipes"}
+    assert settings["recipes"] == ["standard"]
+    assert settings["stores"] == spec.stores_by_recipe(default_config, wildcards)
+    assert canonical(settings)["recipes"] == settings["recipes"]
+
+
+def test_fidelity_report_settings_are_the_job_arguments(default_config):
+    from saliencybench.evaluations.curves import spec
+
+    wildcards = _wildcards(dataset="shapes", model="small_cnn", seed="0")
+    settings = spec.fidelity_report_settings(default_config, wildcards)
+    assert settings == {"title": "shapes / small_cnn"}

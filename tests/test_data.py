@@ -1,13 +1,12 @@
 """Dataset sources on tiny files in each real format, and the procedural shapes."""
 
-import gzip
 import os
 import pickle
 import struct
 
 import numpy as np
 import pytest
-from PIL import Image
+from fakes import write_cifar, write_image, write_mnist
 
 from saliencybench.data import (
     SOURCES,
@@ -96,31 +95,9 @@ def test_shapes_class_is_not_given_away_by_color():
 # ----------------------------------------------------------------------------- MNIST
 
 
-def _idx(array: np.ndarray, magic: int) -> bytes:
-    return struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-
-
-def _write_mnist(folder, rng, compress):
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte": rng.integers(0, 10, 5, dtype=np.uint8),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (3, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte": rng.integers(0, 10, 3, dtype=np.uint8),
-    }
-    for name, array in arrays.items():
-        payload = _idx(array, 2051 if "images" in name else 2049)
-        if compress:
-            with gzip.open(folder / f"{name}.gz", "wb") as handle:
-                handle.write(payload)
-        else:
-            (folder / name).write_bytes(payload)
-    return arrays
-
-
 @pytest.mark.parametrize(("layout", "compress"), [("", False), ("", True), ("MNIST/raw", True)])
 def test_mnist_idx(tmp_path, layout, compress):
-    arrays = _write_mnist(
+    arrays = write_mnist(
         tmp_path / layout if layout else tmp_path, np.random.default_rng(0), compress
     )
     check_source("mnist", {"path": str(tmp_path)})
@@ -131,14 +108,14 @@ def test_mnist_idx(tmp_path, layout, compress):
 
 
 def test_mnist_truncated_and_wrong_magic(tmp_path):
-    _write_mnist(tmp_path, np.random.default_rng(0), compress=False)
+    write_mnist(tmp_path, np.random.default_rng(0), compress=False)
     target = tmp_path / "train-images-idx3-ubyte"
     target.write_bytes(target.read_bytes()[:-10])
     with pytest.raises(DatasetError, match="train-images-idx3-ubyte.*bytes of data"):
         load_source("mnist", {"path": str(tmp_path)}, seed=0)
     labels = tmp_path / "t10k-labels-idx1-ubyte"
     labels.write_bytes(struct.pack(">I", 1234) + labels.read_bytes()[4:])
-    _write_mnist(tmp_path / "fresh", np.random.default_rng(0), compress=False)
+    write_mnist(tmp_path / "fresh", np.random.default_rng(0), compress=False)
     os.replace(labels, tmp_path / "fresh" / "t10k-labels-idx1-ubyte")
     with pytest.raises(DatasetError, match="t10k-labels-idx1-ubyte: IDX magic number 1234"):
         load_source("mnist", {"path": str(tmp_path / "fresh")}, seed=0)
@@ -147,22 +124,8 @@ def test_mnist_truncated_and_wrong_magic(tmp_path):
 # ----------------------------------------------------------------------------- CIFAR-10
 
 
-def _write_cifar(folder, rng):
-    folder.mkdir(parents=True)
-    batches = {}
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
-        labels = rng.integers(0, 10, 4).tolist()
-        batches[name] = (data, labels)
-        with open(folder / name, "wb") as handle:
-            pickle.dump({b"data": data, b"labels": labels, b"batch_label": b"x"}, handle)
-    with open(folder / "batches.meta", "wb") as handle:
-        pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, handle)
-    return batches
-
-
 def test_cifar10_batches(tmp_path):
-    batches = _write_cifar(tmp_path / "cifar-10-batches-py", np.random.default_rng(0))
+    batches = write_cifar(tmp_path / "cifar-10-batches-py", np.random.default_rng(0))
     loaded = load_source("cifar10", {"path": str(tmp_path)}, seed=0)
     assert loaded.train.images.shape == (20, 3, 32, 32)
     np.testing.assert_array_equal(
@@ -179,7 +142,7 @@ class _Exploit:
 
 def test_cifar10_refuses_arbitrary_pickles(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
-    _write_cifar(folder, np.random.default_rng(0))
+    write_cifar(folder, np.random.default_rng(0))
     with open(folder / "test_batch", "wb") as handle:
         pickle.dump({b"data": _Exploit()}, handle)
     cwd = os.getcwd()
@@ -195,22 +158,13 @@ def test_cifar10_refuses_arbitrary_pickles(tmp_path):
 # ----------------------------------------------------------------------------- image folders
 
 
-def _image(path, size, color_box=None):
-    pixels = np.zeros((size[1], size[0], 3), np.uint8)
-    if color_box:
-        top, left, bottom, right = color_box
-        pixels[top:bottom, left:right] = (255, 0, 0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path)
-
-
 def test_imagenet_style_folder_with_resize_and_center_crop(tmp_path):
     # 40 x 20 image (w x h): shorter side 20 -> resize 10 gives 20 x 10, center crop 8 keeps
     # columns 6..13 of the resized image; a red box in the middle must land in the middle.
     for split in ("train", "val"):
         for label in ("cat", "dog"):
             for i in range(3):
-                _image(tmp_path / split / label / f"{i}.png", (40, 20), (6, 16, 14, 24))
+                write_image(tmp_path / split / label / f"{i}.png", (40, 20), (6, 16, 14, 24))
     options = {"path": str(tmp_path), "image_size": 8, "resize": 10}
     check_source("image_folder", options)
     loaded = load_source("image_folder", options, seed=0)
@@ -225,7 +179,7 @@ def test_imagenet_style_folder_with_resize_and_center_crop(tmp_path):
 def test_food101_layout(tmp_path):
     for label in ("apple_pie", "sushi"):
         for i in range(2):
-            _image(tmp_path / "images" / label / f"{i}.jpg", (12, 12))
+            write_image(tmp_path / "images" / label / f"{i}.jpg", (12, 12))
     (tmp_path / "meta").mkdir()
     (tmp_path / "meta" / "train.txt").write_text("apple_pie/0\nsushi/0\n")
     (tmp_path / "meta" / "test.txt").write_text("apple_pie/1\nsushi/1\n")

@@ -4,32 +4,37 @@ inputs, the stores and summary of one model, and config errors."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 import yaml
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
-from test_config import ROOT, _error
-from test_methods import SMALL, ConvNet
+from support import ROOT, SMALL, ConvNet, config_error
 from torch import nn
 
-from saliencybench.config import hermitry_foreign, hermitry_map_methods, hermitry_methods, validate
-from saliencybench.evaluations.hermitry import (
-    CONTROLS,
+from saliencybench.config import validate
+from saliencybench.evaluations.hermitry import spec as hermitry_spec
+from saliencybench.evaluations.hermitry.compute import (
     EncodingCapture,
     adapt_images,
     capture,
     capture_method,
     evaluation_inputs,
     fit_classes,
+    mahalanobis,
+    reference,
+    thresholds,
+)
+from saliencybench.evaluations.hermitry.summary import (
+    CONTROLS,
+    fit_of,
     hermitry_level,
     hermitry_ratio,
-    mahalanobis,
     read_reference,
     read_store,
-    reference,
     summarize,
-    thresholds,
 )
 from saliencybench.methods import AttributionContext
 from saliencybench.models import classifier_layer, penultimate_encodings
@@ -286,13 +291,12 @@ def test_capture_and_summary_of_a_trained_model(trained_digits, tmp_path):
 
 
 def test_evaluation_inputs_follow_the_masking_and_the_curves(trained_digits):
+    from saliencybench.inference import normalize
+    from saliencybench.jobkit import load_trained_model
     from saliencybench.store import read_dataset
-    from saliencybench.training import normalize
 
     ref = read_reference(trained_digits["reference"])
     dataset = read_dataset(trained_digits["data"])
-    from saliencybench.evaluations.hermitry import fit_of
-    from saliencybench.pipeline import load_trained_model
 
     model, _ = load_trained_model(trained_digits["checkpoint"], trained_digits["sidecar"], "cpu")
     indices = ref["validation"].values[:12]
@@ -352,11 +356,11 @@ def test_hermitry_defaults(config):
     assert settings["percentile"] == 95 and settings["low_ratio"] == 0.3
     assert settings["covariance"] == "ledoit_wolf" and settings["split"] == "test"
     experiment = {**config["experiments"][0], "methods": ["saliency", "occlusion", "lime"]}
-    assert hermitry_methods(config, experiment) == ["occlusion", "lime"]
-    assert hermitry_map_methods(config, experiment) == ["saliency", "occlusion", "lime"]
-    assert hermitry_foreign(config, "digits") == "shapes"
+    assert hermitry_spec.methods(config, experiment) == ["occlusion", "lime"]
+    assert hermitry_spec.map_methods(config, experiment) == ["saliency", "occlusion", "lime"]
+    assert hermitry_spec.foreign_dataset(config, "digits") == "shapes"
     config["hermitry"]["foreign"] = None
-    assert hermitry_foreign(config, "digits") is None
+    assert hermitry_spec.foreign_dataset(config, "digits") is None
 
 
 @pytest.mark.parametrize(
@@ -382,14 +386,81 @@ def test_bad_hermitry_settings(config, change, expected):
     if expected is None:  # saliency maps both splits in the default config: valid
         validate(config)
         return
-    assert expected in _error(config)
+    assert expected in config_error(config)
 
 
 def test_map_methods_must_map_the_split(config):
     config["hermitry"] = {"map_methods": ["lime"], "split": "train"}
-    assert "'lime' attributes only the test split" in _error(config)
+    assert "'lime' attributes only the test split" in config_error(config)
 
 
 def test_hermitry_is_an_evaluation(config):
     config["experiments"][0]["evaluations"] = ["hermitry"]
     validate(config)
+
+
+# ----------------------------------------------------------------------- job settings
+
+WILDCARDS = SimpleNamespace(
+    dataset="digits", model="small_cnn", recipe="standard", seed="0", method="occlusion"
+)
+JOB_KEYS = ("batch_size", "seed", "device")
+
+
+@pytest.mark.parametrize(
+    ("rule", "keys"),
+    [
+        (
+            "hermitry_reference",
+            {"split", "classes", "max_per_class", "covariance", "percentile", "noise_images"}
+            | set(JOB_KEYS),
+        ),
+        (
+            "hermitry_capture",
+            {"method_name", "method_entry", "max_queries_per_image", "target_rule"} | set(JOB_KEYS),
+        ),
+        (
+            "hermitry_evaluations",
+            {
+                "map_methods",
+                "fractions",
+                "roar_fill",
+                "blur_sigma",
+                "steps",
+                "curves_fill",
+                "square_side",
+                "noise_std",
+                "baseline",
+                "infidelity_samples",
+            }
+            | set(JOB_KEYS),
+        ),
+        ("hermitry_summary", {"low_ratio", "attrs"}),
+        ("hermitry_report", {"model", "title"}),
+        ("hermitry_recipes", {"title"}),
+    ],
+)
+def test_settings_hold_exactly_the_keys_each_job_reads(config, rule, keys):
+    validate(config)
+    settings = getattr(hermitry_spec, f"{rule}_settings")(config, WILDCARDS)
+    assert set(settings) == keys
+
+
+def test_settings_of_a_job_ignore_what_it_does_not_read(config):
+    validate(config)
+    capture = hermitry_spec.hermitry_capture_settings(config, WILDCARDS)
+    evaluations = hermitry_spec.hermitry_evaluations_settings(config, WILDCARDS)
+    assert capture["method_entry"] == config["methods"]["occlusion"]
+    assert evaluations["map_methods"] == config["hermitry"]["map_methods"]
+    assert evaluations["fractions"] == config["roar"]["fractions"]  # hermitry.fractions null
+    # another method in the hermitry lists leaves one method's capture as it was
+    config["hermitry"]["methods"] = ["occlusion", "lime"]
+    config["hermitry"]["map_methods"] = ["saliency"]
+    assert hermitry_spec.hermitry_capture_settings(config, WILDCARDS) == capture
+    summary = hermitry_spec.hermitry_summary_settings(config, WILDCARDS)
+    assert summary["attrs"] == {
+        "dataset": "digits",
+        "model": "small_cnn",
+        "recipe": "standard",
+        "model_seed": 0,
+    }

@@ -10,8 +10,11 @@ from scipy.stats import rankdata
 
 from saliencybench import html_report
 from saliencybench.config import ConfigError, load_schema, validate
-from saliencybench.html_report import Run
+from saliencybench.evaluations import EVALUATIONS
+from saliencybench.evaluations.roar import spec as roar_spec
 from saliencybench.models import build_model
+from saliencybench.planning import Run
+from saliencybench.summaries import combine
 from saliencybench.training import Recipe, train_model
 
 RUN = Run("digits", "small_cnn", "standard", 0)
@@ -52,7 +55,7 @@ def _roar_summary(accuracy: dict[str, list[float]], baseline: float, fractions: 
         },
         coords={"method": methods, "mode": ["roar"], "fraction": fractions, "seed": [0]},
     )
-    return html_report.EVALUATIONS.get("roar").tidy(summary, RUN)
+    return EVALUATIONS.get("roar").tidy(summary, RUN)
 
 
 def test_roar_score_is_the_mean_accuracy_difference_to_random():
@@ -62,12 +65,12 @@ def test_roar_score_is_the_mean_accuracy_difference_to_random():
     summary = _roar_summary(
         {"random": [80.0, 70.0, 60.0], "saliency": [70.0, 50.0, 30.0]}, 90.0, fractions
     )
-    scores = html_report.roar_area_difference(summary, RUN, "roar")
+    scores = roar_spec.area_difference(summary, RUN, "roar")
     assert scores["random"] == 0.0
     assert scores["saliency"] == pytest.approx((90 + 30) / 2 - (90 + 60) / 2)
-    assert html_report.roar_area_difference(summary, RUN, "kar") == {}
+    assert roar_spec.area_difference(summary, RUN, "kar") == {}
     other = Run("digits", "small_cnn", "standard", 1)
-    assert html_report.roar_area_difference(summary, other, "roar") == {}
+    assert roar_spec.area_difference(summary, other, "roar") == {}
 
 
 def test_combine_joins_runs_with_different_methods():
@@ -75,22 +78,22 @@ def test_combine_joins_runs_with_different_methods():
     first = _roar_summary({"random": [50.0], "saliency": [40.0]}, 90.0, fractions)
     second = _roar_summary({"random": [55.0], "gradcam": [45.0]}, 95.0, fractions)
     second = second.assign_coords(seed=[1])
-    combined = html_report.combine([first, second], "roar")
+    combined = combine([first, second], "roar")
     assert combined.attrs["format"] == "saliencybench.summary/roar/1"
     assert sorted(combined["method"].values.tolist()) == ["gradcam", "random", "saliency"]
     cell = combined["accuracy"].sel(seed=1, dataset="digits", model="small_cnn")
     assert np.isnan(float(cell.sel({"method": "saliency"}).squeeze()))
     assert float(cell.sel({"method": "gradcam"}).squeeze()) == pytest.approx(0.45)
     with pytest.raises(ValueError, match="no summaries"):
-        html_report.combine([], "roar")
+        combine([], "roar")
 
 
 def test_every_evaluation_the_schema_allows_is_registered():
     schema = load_schema()
     allowed = schema["properties"]["experiments"]["items"]["properties"]["evaluations"]
-    assert set(allowed["items"]["enum"]) == set(html_report.EVALUATIONS.names())
-    for name in html_report.EVALUATIONS:
-        for column in html_report.EVALUATIONS.get(name).columns:
+    assert set(allowed["items"]["enum"]) == set(EVALUATIONS.names())
+    for name in EVALUATIONS:
+        for column in EVALUATIONS.get(name).columns:
             assert column.better in ("lower", "higher")
 
 
@@ -126,7 +129,7 @@ def test_every_registered_method_has_its_own_fixed_color():
     from matplotlib.colors import to_rgb
 
     from saliencybench.methods import METHODS
-    from saliencybench.report import METHOD_COLORS, method_color, method_style
+    from saliencybench.plotting import METHOD_COLORS, method_color, method_style
 
     names = METHODS.names()
     assert set(names) <= set(METHOD_COLORS)

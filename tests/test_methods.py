@@ -4,13 +4,18 @@ The generic tests are a table over METHODS: registering a method adds it to all 
 ``SMALL`` shrinks the costly parameters so that the file runs in seconds on a CPU.
 """
 
+import math
+
+import jsonschema
 import numpy as np
 import pytest
 import skimage.filters
 import torch
 from captum.attr import GuidedGradCam
+from support import SMALL, C, ConvNet, H, K, W
 from torch import nn
 
+from saliencybench.config import load_schema
 from saliencybench.methods import (
     METHODS,
     REDUCTIONS,
@@ -24,57 +29,14 @@ from saliencybench.methods import (
     slic_segments,
 )
 
-C, H, W, K = 3, 12, 12, 5
 N = 5
 CTX = AttributionContext(seed=3, input_range=(-2.0, 2.5))
 
-SMALL = {
-    "integrated_gradients": {"n_steps": 8},
-    "smoothgrad": {"nt_samples": 4},
-    "smoothgrad_sq": {"nt_samples": 4},
-    "vargrad": {"nt_samples": 5, "nt_samples_batch_size": 2},  # exercises captum's remainder
-    "occlusion": {"window_size": 4, "stride": 2, "perturbations_per_eval": 16},
-    # alpha: captum's Lasso default 0.01 zeroes every coefficient of this tiny, flat net
-    "lime": {"n_segments": 8, "n_samples": 20, "perturbations_per_eval": 10, "alpha": 1e-4},
-    "kernel_shap": {
-        "segmentation": "grid",
-        "cell_size": 4,
-        "n_samples": 20,
-        "perturbations_per_eval": 10,
-    },
-    "anchor": {
-        "segmentation": "grid",
-        "cell_size": 4,
-        "batch_size": 20,
-        "coverage_samples": 500,
-        "max_samples": 200,
-    },
-}
 NAMES = METHODS.names()
 
 
 def small(name: str) -> dict:
     return dict(SMALL.get(name, {}))
-
-
-class ConvNet(nn.Module):
-    """conv-relu-conv-relu-pool-linear with a distinct ReLU module per use.
-
-    conv2 has stride 2, so Grad-CAM's map (6 x 6) must be upsampled.
-    """
-
-    def __init__(self, channels: int = C) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, 4, 3, padding=1)
-        self.relu1 = nn.ReLU()
-        self.conv2 = nn.Conv2d(4, 6, 3, stride=2, padding=1)
-        self.relu2 = nn.ReLU()
-        self.pool = nn.AvgPool2d(2)
-        self.fc = nn.Linear(6 * (H // 4) * (W // 4), K)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.relu2(self.conv2(self.relu1(self.conv1(x)))))
-        return self.fc(x.flatten(1))
 
 
 class SquareNet(nn.Module):
@@ -303,6 +265,73 @@ def test_progress_bar_goes_to_stderr(convnet, images, targets, capsys):
     run(convnet, images, targets, "saliency", progress=True)
     captured = capsys.readouterr()
     assert "saliency" in captured.err and captured.out == ""
+
+
+# ----------------------------------------------------------------------------- schema
+
+# Values to try on every parameter. The schema is coarser than the class checks in three
+# ways, all refused later by check_method with a named message: JSON Schema counts 10.0 as an
+# integer and inf as a number, and its gradcam 'layer' is any string, "" included.
+PROBES = [None, True, False, -1, 0, 1, 2, 3, 50, -0.5, 0.0, 0.5, 1.0, 1.5, 10.0, 0.999]
+PROBES += [float("inf"), "auto", "slic", "grid", "riemann_left", "conv1", "", [1]]
+
+
+def _schema_method_entry() -> dict:
+    """The schema's ``method_entry`` as a schema of its own (its ``$ref``s still resolve)."""
+    defs = load_schema()["$defs"]
+    return {"$defs": defs, **defs["method_entry"]}
+
+
+def _schema_parameters() -> dict[str, dict[str, dict]]:
+    """Each method's parameter subschemas, from the ``allOf`` if/then branches of method_entry.
+
+    The keys that every entry has (``method``, ``reduction``, ...) are the properties of the
+    entry itself; the rest of a branch's properties are that method's parameters.
+    """
+    entry = _schema_method_entry()
+    common = set(entry["properties"])
+    found: dict[str, dict[str, dict]] = {}
+    for rule in entry["allOf"]:
+        condition = rule["if"]["properties"]["method"]
+        names = condition["enum"] if "enum" in condition else [condition["const"]]
+        then = rule["then"]
+        assert then["additionalProperties"] is False, names  # unknown keys are refused
+        assert common <= set(then["properties"]), names
+        for name in names:
+            assert name not in found, f"{name}: two branches in the schema"
+            found[name] = {k: v for k, v in then["properties"].items() if k not in common}
+    return found
+
+
+def test_schema_lists_each_methods_declared_parameters_and_defaults():
+    """The class (``defaults``) is the one declaration; the schema's branch must match it."""
+    schema = _schema_parameters()
+    assert set(schema) == set(NAMES)
+    for name in NAMES:
+        declared = METHODS.get(name).defaults
+        assert set(schema[name]) == set(declared), name
+        for key, spec in schema[name].items():
+            if "default" in spec:
+                assert spec["default"] == declared[key], f"{name}.{key}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_schema_and_class_checks_agree_on_parameter_values(name):
+    """The schema never refuses what the class accepts, and the class refuses what the
+    schema refuses; the only values the schema lets through are the three kinds above."""
+    validator = jsonschema.Draft202012Validator(_schema_method_entry())
+    for key in METHODS.get(name).defaults:
+        for value in PROBES:
+            by_schema = validator.is_valid({"method": name, key: value})
+            try:
+                check_method(name, {key: value})
+                by_class = True
+            except MethodError:
+                by_class = False
+            lenient = (
+                isinstance(value, float) and (value.is_integer() or math.isinf(value))
+            ) or value == ""
+            assert by_schema == by_class or (by_schema and lenient), (key, value)
 
 
 # ----------------------------------------------------------------------------- reductions

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from saliencybench import pipeline, store
+from saliencybench import jobkit, pipeline, store
 from saliencybench.methods import MethodError
 
 DATASET = {"source": "digits", "options": {"max_train": 200, "max_test": 40}}
@@ -83,10 +83,10 @@ def test_attribution_is_repeatable_and_carries_provenance(trained):
     assert attrs["reduction"] == "sum" and attrs["target_rule"] == "predicted"
     assert attrs["checkpoint_sha256"] == store.file_hash(ckpt)
     assert {"torch", "captum", "saliencybench"} <= set(attrs["versions"])
-    model, _ = pipeline.load_trained_model(ckpt, sidecar, torch.device("cpu"))
+    model, _ = jobkit.load_trained_model(ckpt, sidecar, torch.device("cpu"))
     images = store.read_dataset(data)["test"].images
     dataset = store.read_dataset(data)
-    from saliencybench.training import normalize, predict_logits
+    from saliencybench.inference import normalize, predict_logits
 
     logits = predict_logits(model, normalize(images, dataset.mean, dataset.std, "cpu"))
     np.testing.assert_array_equal(first["test"].targets, logits.argmax(1).numpy())
@@ -108,7 +108,7 @@ def test_method_splits_and_raw(trained):
     raw, maps = result["test"].raw, result["test"].maps
     assert raw.shape == (40, 1, 8, 8)
     dataset = store.read_dataset(data)
-    from saliencybench.training import normalize
+    from saliencybench.inference import normalize
 
     x = normalize(dataset["test"].images, dataset.mean, dataset.std, "cpu").numpy()
     np.testing.assert_allclose(maps, (raw * x).sum(1), rtol=1e-5, atol=1e-6)

@@ -5,6 +5,8 @@ the extended IPR statistics, the store written by one job, and config errors."""
 from __future__ import annotations
 
 import copy
+import inspect
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,32 +14,39 @@ import torch
 import yaml
 from scipy.stats import spearmanr
 from skimage.metrics import structural_similarity
-from test_config import ROOT, _error
+from support import ROOT, config_error
 from torch import nn
 
-from saliencybench.config import load_schema, randomization_methods, validate
-from saliencybench.evaluations.randomization import (
+from saliencybench.config import load_schema, validate
+from saliencybench.evaluations.randomization import spec
+from saliencybench.evaluations.randomization.compute import (
     LAYER_TYPES,
-    METRICS,
-    MODES,
     RANDOMIZATION_MODES,
     RandomizationError,
     _SwitchableCopy,
-    bootstrap_interval,
     compute,
-    image_sensitivity,
     parameter_layers,
     permute_labels,
     randomization_test,
     randomized_copy,
-    read_store,
     scale_unit,
-    sensitive_images,
     similarities,
     spearman,
     ssim,
     train_permuted_labels,
 )
+from saliencybench.evaluations.randomization.report import write_report
+from saliencybench.evaluations.randomization.spec import methods as randomization_methods
+from saliencybench.evaluations.randomization.summary import (
+    METRICS,
+    MODES,
+    bootstrap_interval,
+    image_sensitivity,
+    read_store,
+    sensitive_images,
+    summarize,
+)
+from saliencybench.jobkit import load_run
 from saliencybench.methods import AttributionContext
 from saliencybench.models import build_model
 from saliencybench.pipeline import prepare_dataset, train
@@ -337,21 +346,18 @@ def test_permuted_labels_model(trained_digits):
 
 
 def _run(trained_digits, method, params=None, permuted=True):
-    from saliencybench.pipeline import load_trained_model
-    from saliencybench.store import read_dataset
-    from saliencybench.training import normalize
-
-    model, _ = load_trained_model(trained_digits["checkpoint"], trained_digits["sidecar"], "cpu")
+    run = load_run(
+        trained_digits["data"], trained_digits["checkpoint"], trained_digits["sidecar"], "cpu"
+    )
     permuted_model = None
     if permuted:
-        permuted_model, _ = load_trained_model(
-            trained_digits["permuted_checkpoint"], trained_digits["permuted_sidecar"], "cpu"
+        permuted_model, _ = run.load_beside(
+            trained_digits["permuted_checkpoint"], trained_digits["permuted_sidecar"]
         )
-    dataset = read_dataset(trained_digits["data"])
-    inputs = normalize(dataset["test"].images, dataset.mean, dataset.std, torch.device("cpu"))
-    targets = model(inputs).argmax(1)
+    inputs = run.inputs("test")
+    targets = run.model(inputs).argmax(1)
     return randomization_test(
-        model,
+        run.model,
         inputs,
         targets,
         method=method,
@@ -359,9 +365,9 @@ def _run(trained_digits, method, params=None, permuted=True):
         reduction=None,
         context=AttributionContext(seed=0, input_range=(float(inputs.min()), float(inputs.max()))),
         batch_size=32,
-        layers=parameter_layers(model),
+        layers=parameter_layers(run.model),
         seed=0,
-        labels=torch.as_tensor(dataset["test"].labels),
+        labels=run.labels("test"),
         permuted_model=permuted_model,
         examples=2,
     )
@@ -426,6 +432,8 @@ def test_compute_writes_the_store(trained_digits):
     assert stored["example_images"].dtype == np.uint8
     assert "data_similarity" not in stored
     assert stored.attrs["checkpoint_sha256"] == trained_digits["record"]["checkpoint_sha256"]
+    assert stored.attrs["data_hash"] == trained_digits["record"]["data_hash"]
+    assert stored.attrs["name"] == "saliency" and stored.attrs["target_rule"] == "predicted"
     assert stored.attrs["models_evaluated"] == 1 + 2 * 5 - 1  # first cascading step reused
 
 
@@ -512,11 +520,99 @@ def test_randomization_defaults(config):
 )
 def test_bad_randomization_settings(config, change, expected):
     config["randomization"] = change
-    assert expected in _error(config)
+    assert expected in config_error(config)
 
 
 def test_randomization_is_an_evaluation(config):
     config["experiments"][0]["evaluations"] = ["randomization"]
     validate(config)
     config["experiments"][0]["evaluations"] = ["randomisation"]
-    assert "config key 'experiments.0.evaluations.0'" in _error(config)
+    assert "config key 'experiments.0.evaluations.0'" in config_error(config)
+
+
+# ----------------------------------------------------------------------- job settings
+
+WILDCARDS = SimpleNamespace(
+    dataset="digits", model="small_cnn", recipe="standard", seed="0", method="saliency"
+)
+
+
+def _keywords(function, *given) -> set[str]:
+    """Keyword-only parameters of a job function, less those its adapter passes itself."""
+    parameters = inspect.signature(function).parameters.values()
+    return {p.name for p in parameters if p.kind is p.KEYWORD_ONLY} - set(given)
+
+
+def test_train_permuted_labels_settings(config):
+    validate(config)
+    settings = spec.train_permuted_labels_settings(config, WILDCARDS)
+    assert set(settings) == {
+        "model_name",
+        "model_entry",
+        "recipe_name",
+        "recipe_entry",
+        "seed",
+        "device",
+    }
+    # train_permuted_labels passes everything but its relabelling on to pipeline.train
+    assert set(settings) == _keywords(train, "checkpoint", "sidecar_path", "relabel")
+    recipe = config["recipes"]["standard"]
+    assert settings["recipe_entry"] == {**recipe, "epochs": 150}  # permuted_epochs
+    assert recipe["epochs"] == 15  # the experiment's recipe is left as it was
+    assert settings["seed"] == 0 and settings["model_entry"] == config["models"]["small_cnn"]
+    config["randomization"]["permuted_epochs"] = None
+    assert spec.train_permuted_labels_settings(config, WILDCARDS)["recipe_entry"] == recipe
+
+
+def test_parameter_randomization_settings(config):
+    validate(config)
+    settings = spec.parameter_randomization_settings(config, WILDCARDS)
+    assert set(settings) == {
+        "method_name",
+        "method_entry",
+        "split",
+        "max_images",
+        "layer_types",
+        "examples",
+        "target_rule",
+        "batch_size",
+        "seed",
+        "device",
+    }
+    given = ("permuted_checkpoint", "permuted_sidecar", "output")
+    assert set(settings) == _keywords(compute, *given)
+    assert settings["method_name"] == "saliency"
+    assert settings["method_entry"] == config["methods"]["saliency"]
+    # another method's entry or the list of methods tested do not touch this job
+    config["randomization"]["methods"] = ["saliency"]
+    config["methods"]["sobel"]["splits"] = ["test"]
+    assert spec.parameter_randomization_settings(config, WILDCARDS) == settings
+
+
+def test_randomization_summary_settings(config):
+    validate(config)
+    settings = spec.randomization_summary_settings(config, WILDCARDS)
+    assert set(settings) == {
+        "ssim_threshold",
+        "pass_threshold",
+        "confidence",
+        "bootstrap_samples",
+        "seed",
+        "attrs",
+    }
+    assert set(settings) == _keywords(summarize)
+    assert settings["attrs"] == {
+        "dataset": "digits",
+        "model": "small_cnn",
+        "recipe": "standard",
+        "model_seed": 0,
+        "split": "test",
+        "layer_types": "conv,linear,norm",
+    }
+
+
+def test_randomization_report_settings(config):
+    validate(config)
+    settings = spec.randomization_report_settings(config, WILDCARDS)
+    assert settings == {"title": "digits / small_cnn / standard / seed 0"}
+    assert set(settings) == _keywords(write_report, "table", "layers", "sensitivity", "examples")

@@ -3,14 +3,13 @@
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from support import ROOT
 
 from saliencybench.resources import gpus_for_device, nvidia_gpu_visible, scaled, store_size_mb
 
-ROOT = Path(__file__).resolve().parents[1]
 # Every rule that runs a model; the others (data, masking, summaries, reports) need none.
 GPU_RULES = {
     "train",

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import csv
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 from scipy import ndimage
 
 from saliencybench import store
+from saliencybench.config import validate
 from saliencybench.data import channel_stats, load_source
-from saliencybench.evaluations.roar import (
+from saliencybench.evaluations.roar import spec
+from saliencybench.evaluations.roar.compute import (
     masked_dataset,
     materialize,
-    read_summary,
     retrain,
     retrain_fraction,
-    summarize,
 )
+from saliencybench.evaluations.roar.report import roar_figure, roar_table, write_report
+from saliencybench.evaluations.roar.summary import read_summary, summarize, summarize_run
 from saliencybench.masking import pixel_count
-from saliencybench.report import parse_cell, roar_figure, roar_table, write_csv
+from saliencybench.plotting import parse_cell, write_csv
+from saliencybench.testing import ROOT, read_csv
 
 MODEL = {"architecture": "small_cnn"}
 
@@ -271,11 +276,39 @@ def test_summary_table_and_figure_agree(tmp_path):
     assert pdf.read_bytes().startswith(b"%PDF")
 
 
+def test_summary_and_report_jobs_write_what_their_parts_give(tmp_path):
+    results, baselines = _fake_results(tmp_path)
+    provenance = {
+        "dataset": "digits",
+        "model": "small_cnn",
+        "recipe": "standard",
+        "model_seed": 0,
+        "fill": "mean",
+    }
+    path = tmp_path / "accuracy.nc"
+    summarize_run(
+        results, list(baselines.values()), seeds=list(baselines), **provenance, output=path
+    )
+    written = read_summary(path)
+    expected = summarize(results, baselines, attrs=provenance)
+    for name in ("accuracy", "train_accuracy", "baseline_accuracy"):
+        np.testing.assert_array_equal(written[name].values, expected[name].values)
+    assert {key: written.attrs[key] for key in provenance} == provenance
+    with pytest.raises(ValueError):  # one sidecar per retraining seed
+        summarize_run(results, [], seeds=[0], **provenance, output=tmp_path / "x.nc")
+    table, png, pdf = tmp_path / "roar.csv", tmp_path / "roar.png", tmp_path / "roar.pdf"
+    write_report(path, title="test", table=table, figures=[png, pdf])
+    assert read_csv(table) == roar_table(written)
+    with Image.open(png) as image:
+        assert image.format == "PNG"
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
 def test_mean_and_std_skip_missing_runs():
-    from saliencybench.report import _mean_std
+    from saliencybench.plotting import mean_std
 
     values = np.array([[0.5, 0.7, np.nan], [0.9, np.nan, np.nan], [np.nan] * 3])
-    mean, std = _mean_std(values)
+    mean, std = mean_std(values)
     np.testing.assert_allclose(mean[:2], [0.6, 0.9])
     np.testing.assert_allclose(std[:2], [np.std([0.5, 0.7], ddof=1), 0.0])
     assert np.isnan(mean[2]) and std[2] == 0.0
@@ -366,3 +399,64 @@ def test_ground_truth_roar_removes_the_class_and_random_does_not(tmp_path):
     chance = 1.0 / n_classes
     assert accuracy["truth"] < chance + 0.12, accuracy
     assert accuracy["random"] > 2.5 * chance, accuracy
+
+
+# ----------------------------------------------------------------------- job settings
+
+
+@pytest.fixture(scope="module")
+def default_config():
+    return validate(yaml.safe_load((ROOT / "config.yaml").read_text()))
+
+
+WILDCARDS = SimpleNamespace(
+    dataset="digits",
+    model="small_cnn",
+    recipe="standard",
+    seed="0",
+    method="saliency",
+    mode="kar",
+    frac="0.3",
+)
+
+
+def test_mask_settings_are_the_masking_arguments(default_config):
+    settings = spec.mask_settings(default_config, WILDCARDS)
+    assert set(settings) == {"mode", "fraction", "fill", "blur_sigma", "seed"}
+    assert settings["mode"] == "kar" and settings["fraction"] == 0.3
+
+
+def test_retrain_settings_hold_no_other_method_or_fraction(default_config):
+    settings = spec.retrain_settings(default_config, WILDCARDS)
+    assert set(settings) == {
+        "modes",
+        "fraction",
+        "fill",
+        "blur_sigma",
+        "mask_seed",
+        "model_name",
+        "model_entry",
+        "recipe_name",
+        "recipe_entry",
+        "seeds",
+        "device",
+    }
+    assert settings["fraction"] == 0.3 and settings["modes"] == ["roar", "kar"]
+    # the list of methods is not among them: dropping a method reruns no other method's job
+    fewer = {**default_config, "roar": {**default_config["roar"], "methods": ["saliency"]}}
+    assert spec.retrain_settings(fewer, WILDCARDS) == settings
+
+
+def test_roar_summary_settings_are_seeds_and_provenance(default_config):
+    settings = spec.roar_summary_settings(default_config, WILDCARDS)
+    assert set(settings) == {"seeds", "dataset", "model", "recipe", "model_seed", "fill"}
+    assert settings["model_seed"] == 0
+    # the seeds name the baselines input, in its order
+    sidecars = spec.baselines(default_config, WILDCARDS)
+    for seed, path in zip(settings["seeds"], sidecars, strict=True):
+        assert path.endswith(f"seed{seed}.json")
+
+
+def test_roar_report_settings_are_the_title(default_config):
+    settings = spec.roar_report_settings(default_config, WILDCARDS)
+    assert settings == {"title": "digits / small_cnn / standard / seed 0: retrained accuracy"}

@@ -13,17 +13,17 @@ import torch
 from captum.attr import NoiseTunnel, Saliency
 from torch import nn
 
-from saliencybench.evaluations.robustness import (
+from saliencybench.evaluations.robustness.compute import (
     Explanation,
     SmoothedExplanation,
     _examples_per_batch,
     evaluate_method,
     noisy_baseline,
     square_removal,
-    summarize,
 )
+from saliencybench.evaluations.robustness.report import robustness_table
+from saliencybench.evaluations.robustness.summary import summarize
 from saliencybench.methods import METHODS, AttributionContext, square_masks
-from saliencybench.report import robustness_table
 
 CONTEXT = AttributionContext(seed=0, input_range=(-3.0, 3.0))
 
@@ -321,7 +321,7 @@ def test_summary_and_table(tmp_path, linear):
     import xarray as xr
 
     from saliencybench import store
-    from saliencybench.evaluations.robustness import ROBUSTNESS_FORMAT, SMOOTHINGS
+    from saliencybench.evaluations.robustness.spec import ROBUSTNESS_FORMAT, SMOOTHINGS
 
     rng = np.random.default_rng(0)
     paths, written = [], {}
@@ -455,3 +455,76 @@ def test_smoothing_splits_its_copies_to_fit_the_row_budget(nonlinear):
     assert smoothed(row_budget=2048, nt_samples_batch_size=3)._copies_per_call(32) == 3
     maps = split(inputs[:8], targets[:8])
     assert maps.shape == inputs[:8].shape and torch.isfinite(maps).all()
+
+
+# ----------------------------------------------------------------------- job settings
+
+
+@pytest.fixture
+def default_config():
+    from pathlib import Path
+
+    import yaml
+
+    from saliencybench.config import validate
+
+    root = Path(__file__).resolve().parents[1]
+    return validate(yaml.safe_load((root / "config.yaml").read_text()))
+
+
+def _wildcards(**names):
+    from types import SimpleNamespace
+
+    run = {"dataset": "digits", "model": "small_cnn", "recipe": "standard", "seed": "0"}
+    return SimpleNamespace(**run, **names)
+
+
+def _keywords(function, *paths: str) -> set[str]:
+    """The keyword-only parameters of ``function``, less those the adapter fills with paths."""
+    import inspect
+
+    parameters = inspect.signature(function).parameters.items()
+    return {name for name, p in parameters if p.kind is p.KEYWORD_ONLY} - set(paths)
+
+
+def test_robustness_metrics_settings_are_the_job_arguments(default_config):
+    from saliencybench.evaluations.robustness import compute, spec
+
+    wildcards = _wildcards(method="saliency")
+    settings = spec.robustness_metrics_settings(default_config, wildcards)
+    assert set(settings) == {"method_name", "method_entry", "settings", "seed", "device"}
+    assert set(settings) == _keywords(compute.compute, "targets_path", "output")
+    assert set(settings["settings"]) == {
+        "split",
+        "max_images",
+        "scopes",
+        "baseline",
+        "infidelity",
+        "sensitivity",
+        "smoothing",
+        "batch_size",
+        "max_examples_per_batch",
+    }
+    assert set(settings["settings"]) == set(default_config["robustness"]) - {"methods"}
+    assert settings["method_entry"] == default_config["methods"]["saliency"]
+    # no method list: dropping another method reruns none of this method's jobs
+    fewer = {**default_config, "robustness": {**default_config["robustness"]}}
+    fewer["robustness"]["methods"] = ["saliency"]
+    assert spec.robustness_metrics_settings(fewer, wildcards) == settings
+
+
+def test_robustness_summary_settings_are_the_job_arguments(default_config):
+    from saliencybench.evaluations.robustness import spec, summary
+
+    settings = spec.robustness_summary_settings(default_config, _wildcards())
+    assert set(settings) == set()
+    assert set(settings) == _keywords(summary.summarize)
+
+
+def test_robustness_report_settings_are_the_job_arguments(default_config):
+    from saliencybench.evaluations.robustness import report, spec
+
+    settings = spec.robustness_report_settings(default_config, _wildcards())
+    assert set(settings) == {"title"}
+    assert set(settings) == _keywords(report.write_report, "table", "figures")
+    assert settings["title"] == "digits / small_cnn / standard / seed 0: sensitivity and infidelity"

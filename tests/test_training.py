@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torchvision.transforms import RandomErasing as TorchvisionRandomErasing
 
+from saliencybench.inference import accuracy, normalize
 from saliencybench.training import (
     AUGMENTATIONS,
     SCHEDULES,
@@ -16,9 +17,7 @@ from saliencybench.training import (
     RandomErasing,
     Recipe,
     RecipeError,
-    accuracy,
     build_augmentation,
-    normalize,
     train_model,
 )
 

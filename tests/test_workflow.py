@@ -4,9 +4,6 @@ One run builds data, a model and three attribution stores; the rerun is a no-op;
 one method's parameter reruns exactly that method's job; a bad config stops before any job.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +12,7 @@ import xarray as xr
 import yaml
 
 from saliencybench import paths, store
-
-ROOT = Path(__file__).resolve().parents[1]
+from saliencybench.testing import write_config
 
 TINY_CONFIG = {
     "seed": 0,
@@ -33,29 +29,6 @@ TINY_CONFIG = {
     # no evaluations: the default target builds the stores and the report page only
     "experiments": [{"dataset": "digits", "model": "small_cnn", "evaluations": []}],
 }
-
-
-def _snakemake(workdir: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--cores",
-        "2",
-        *extra,
-    ]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-
-
-def _write_config(workdir: Path, config: dict) -> None:
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
 def _stores(workdir: Path) -> dict[str, Path]:
@@ -76,11 +49,8 @@ def _mtimes(workdir: Path) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("workflow")
-    _write_config(workdir, TINY_CONFIG)
-    done = _snakemake(workdir)
-    assert done.returncode == 0, done.stderr[-5000:]
+def finished_run(finished_snakemake):
+    workdir, _ = finished_snakemake("workflow", TINY_CONFIG)
     return workdir
 
 
@@ -107,9 +77,9 @@ def test_run_writes_every_store(finished_run):
         ).read_text().count("images/s") == 2
 
 
-def test_rerun_is_a_no_op(finished_run):
+def test_rerun_is_a_no_op(finished_run, snakemake_run):
     before = _mtimes(finished_run)
-    done = _snakemake(finished_run)
+    done = snakemake_run(finished_run, None)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Nothing to be done" in done.stderr
     assert _mtimes(finished_run) == before
@@ -123,22 +93,22 @@ def _reversed_keys(value):
     return value
 
 
-def test_key_order_of_the_config_reruns_nothing(finished_run):
+def test_key_order_of_the_config_reruns_nothing(finished_run, snakemake_run):
     """Snakemake compares params by repr; a config written in another key order is the same."""
     before = _mtimes(finished_run)
     reordered = yaml.safe_dump(_reversed_keys(TINY_CONFIG), sort_keys=False)
     assert reordered != yaml.safe_dump(TINY_CONFIG, sort_keys=False)
     (finished_run / "config.yaml").write_text(reordered)
     try:
-        done = _snakemake(finished_run)
+        done = snakemake_run(finished_run, None)
     finally:
-        _write_config(finished_run, TINY_CONFIG)
+        write_config(finished_run, TINY_CONFIG)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Nothing to be done" in done.stderr, done.stderr[-3000:]
     assert _mtimes(finished_run) == before
 
 
-def test_parameter_change_reruns_only_that_method(finished_run):
+def test_parameter_change_reruns_only_that_method(finished_run, snakemake_run):
     workdir = finished_run
     before = _mtimes(workdir)
     old_maps = store.read_attributions(_stores(workdir)["integrated_gradients"])["test"].maps
@@ -146,11 +116,10 @@ def test_parameter_change_reruns_only_that_method(finished_run):
         **TINY_CONFIG,
         "methods": {**TINY_CONFIG["methods"], "integrated_gradients": {"n_steps": 4}},
     }
-    _write_config(workdir, changed)
     try:
-        done = _snakemake(workdir)
+        done = snakemake_run(workdir, changed)
     finally:
-        _write_config(workdir, TINY_CONFIG)
+        write_config(workdir, TINY_CONFIG)
     assert done.returncode == 0, done.stderr[-3000:]
     after = _mtimes(workdir)
     rerun = sorted(key for key in before if after[key] != before[key])
@@ -161,10 +130,9 @@ def test_parameter_change_reruns_only_that_method(finished_run):
     assert not np.array_equal(old_maps, new_maps)
 
 
-def test_bad_config_stops_before_any_job(tmp_path):
+def test_bad_config_stops_before_any_job(tmp_path, snakemake_run):
     bad = {**TINY_CONFIG, "methods": {"integrated_gradient": {}}}
-    _write_config(tmp_path, bad)
-    done = _snakemake(tmp_path)
+    done = snakemake_run(tmp_path, bad)
     assert done.returncode != 0
     assert "Invalid config: config key 'methods.integrated_gradient.method'" in done.stderr
     assert not (tmp_path / "results").exists()

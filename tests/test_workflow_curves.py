@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-
 import pytest
 from PIL import Image
-from test_workflow_roar import _job_counts, _snakemake
 
-from saliencybench import paths
-from saliencybench.evaluations.curves import read_fidelity
+from saliencybench.evaluations.curves import spec as curves_spec
+from saliencybench.evaluations.curves.summary import read_fidelity
+from saliencybench.testing import job_counts, read_csv
 
 MODEL = ("digits", "small_cnn", 0)
 
@@ -40,40 +38,46 @@ CONFIG = {
 
 
 @pytest.fixture(scope="module")
-def curves_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("curves")
-    done = _snakemake(workdir, CONFIG, "curves")
-    assert done.returncode == 0, done.stderr[-5000:]
-    return workdir, done
+def curves_run(finished_snakemake):
+    return finished_snakemake("curves", CONFIG, "curves")
 
 
 def test_curves_outputs(curves_run):
     workdir, done = curves_run
-    counts = _job_counts(done.stderr)
+    counts = job_counts(done.stderr)
     assert counts["perturbation_curves"] == 6  # three methods, two recipes
-    summary = read_fidelity(workdir / paths.fidelity_summary(*MODEL))
+    summary = read_fidelity(workdir / curves_spec.summary_path(*MODEL))
     assert list(summary["recipe"].values) == ["standard", "fpa"]
     # IG evaluated signed and unsigned from its raw attributions, in the paper's order
     assert list(summary["estimator"].values) == ["Random", "IG_sum", "IG_abs", "sobel_sum"]
     assert (summary["images"].values == 40).all()
-    with open(workdir / paths.fidelity_table(*MODEL), newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_csv(workdir / curves_spec.table(*MODEL))
     assert [row["recipe"] for row in rows] == ["standard", "fpa"]
     assert all("±" in row["IG_sum"] for row in rows)
     for kind in ("curves", "lif_example"):
-        with Image.open(workdir / paths.curves_figure(*MODEL, suffix="png", kind=kind)) as image:
+        with Image.open(workdir / curves_spec.figure(*MODEL, suffix="png", kind=kind)) as image:
             image.verify()
-        pdf = workdir / paths.curves_figure(*MODEL, suffix="pdf", kind=kind)
+        pdf = workdir / curves_spec.figure(*MODEL, suffix="pdf", kind=kind)
         assert pdf.read_bytes().startswith(b"%PDF")
 
 
-def test_changing_the_steps_reruns_only_the_curves(curves_run):
+def test_dropping_a_method_reruns_no_other_methods_curves(curves_run, snakemake_run):
+    """The curves job's settings hold no method list: only the summary and report rerun."""
+    workdir, _ = curves_run
+    fewer = [{**CONFIG["experiments"][0], "methods": ["random", "sobel"]}]
+    done = snakemake_run(workdir, {**CONFIG, "experiments": fewer}, "curves", "--dry-run")
+    assert done.returncode == 0, done.stderr[-5000:]
+    counts = job_counts(done.stdout)  # a dry run prints its plan to stdout
+    assert set(counts) - {"total"} == {"fidelity_summary", "fidelity_report", "curves"}
+
+
+def test_changing_the_steps_reruns_only_the_curves(curves_run, snakemake_run):
     workdir, _ = curves_run
     changed = {**CONFIG, "curves": {**CONFIG["curves"], "steps": 4}}
-    done = _snakemake(workdir, changed, "curves")
+    done = snakemake_run(workdir, changed, "curves")
     assert done.returncode == 0, done.stderr[-5000:]
-    counts = _job_counts(done.stderr)
+    counts = job_counts(done.stderr)
     assert counts["perturbation_curves"] == 6
     assert "attribute" not in counts and "train" not in counts
-    summary = read_fidelity(workdir / paths.fidelity_summary(*MODEL))
+    summary = read_fidelity(workdir / curves_spec.summary_path(*MODEL))
     assert len(summary["fraction"]) == 5

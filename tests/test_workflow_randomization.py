@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
-from test_workflow_roar import _job_counts, _snakemake
 
-from saliencybench import paths
-from saliencybench.evaluations.randomization import (
+from saliencybench.evaluations.randomization import spec as randomization_spec
+from saliencybench.evaluations.randomization.summary import (
     image_sensitivity,
     read_store,
     read_summary,
     sensitive_images,
 )
+from saliencybench.testing import job_counts, read_csv
 
 MODEL = ("digits", "small_cnn", "standard", 0)
 
@@ -44,35 +43,31 @@ CONFIG = {
 
 
 @pytest.fixture(scope="module")
-def randomization_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("randomization")
-    done = _snakemake(workdir, CONFIG, "randomization")
-    assert done.returncode == 0, done.stderr[-5000:]
-    return workdir, done
+def randomization_run(finished_snakemake):
+    return finished_snakemake("randomization", CONFIG, "randomization")
 
 
 def _table(workdir) -> dict[str, dict[str, str]]:
-    with open(workdir / paths.randomization_table(*MODEL), newline="") as handle:
-        return {row["method"]: row for row in csv.DictReader(handle)}
+    return {row["method"]: row for row in read_csv(workdir / randomization_spec.table(*MODEL))}
 
 
 def test_randomization_outputs_agree_with_the_stores(randomization_run):
     workdir, done = randomization_run
-    counts = _job_counts(done.stderr)
+    counts = job_counts(done.stderr)
     # one job per method covers cascading, independent and data randomization
     assert counts["parameter_randomization"] == 3
     assert counts["train_permuted_labels"] == 1 and counts["train"] == 1
     assert "attribute" not in counts  # the tests compute their own maps
-    sidecar = json.loads((workdir / paths.permuted_sidecar(*MODEL)).read_text())
+    sidecar = json.loads((workdir / randomization_spec.permuted_sidecar(*MODEL)).read_text())
     assert sidecar["permuted_labels"]["share_changed"] > 0.8
-    summary = read_summary(workdir / paths.randomization_summary(*MODEL))
+    summary = read_summary(workdir / randomization_spec.summary_path(*MODEL))
     methods = ["saliency", "integrated_gradients", "sobel"]
     assert list(summary["method"].values) == methods
     assert list(summary["layer"].values) == ["fc3", "fc2", "fc1", "conv2", "conv1"]
     table = _table(workdir)
     assert list(table) == methods
     for method in methods:
-        stored = read_store(workdir / paths.randomization_store(*MODEL, method))
+        stored = read_store(workdir / randomization_spec.store_path(*MODEL, method))
         assert stored.sizes["sample"] == 30
         ssim = stored["similarity"].sel(mode="independent", metric="ssim").values
         sensitivity = image_sensitivity(ssim).mean()
@@ -86,40 +81,52 @@ def test_randomization_outputs_agree_with_the_stores(randomization_run):
         assert row["test"] == ("pass" if sensitivity >= 0.01 else "fail")
     assert table["saliency"]["test"] == "pass" and table["integrated_gradients"]["test"] == "pass"
     assert table["sobel"]["test"] == "fail" and float(table["sobel"]["S^I"]) == 0.0
-    for kind in paths.RANDOMIZATION_FIGURES:
-        with Image.open(workdir / paths.randomization_figure(*MODEL, kind=kind)) as image:
+    for kind in randomization_spec.FIGURES:
+        with Image.open(workdir / randomization_spec.figure(*MODEL, kind=kind)) as image:
             image.verify()
-        pdf = workdir / paths.randomization_figure(*MODEL, suffix="pdf", kind=kind)
+        pdf = workdir / randomization_spec.figure(*MODEL, suffix="pdf", kind=kind)
         assert pdf.read_bytes().startswith(b"%PDF")
 
 
-def test_changing_a_threshold_reruns_only_the_summary(randomization_run):
+def test_changing_a_threshold_reruns_only_the_summary(randomization_run, snakemake_run):
     workdir, _ = randomization_run
     changed = {**CONFIG, "randomization": {**CONFIG["randomization"], "ssim_threshold": 0.5}}
-    done = _snakemake(workdir, changed, "randomization")
+    done = snakemake_run(workdir, changed, "randomization")
     assert done.returncode == 0, done.stderr[-5000:]
-    counts = _job_counts(done.stderr)
+    counts = job_counts(done.stderr)
     assert set(counts) - {"total"} == {
         "randomization_summary",
         "randomization_report",
         "randomization",
     }
-    summary = read_summary(workdir / paths.randomization_summary(*MODEL))
+    summary = read_summary(workdir / randomization_spec.summary_path(*MODEL))
     assert summary.attrs["ssim_threshold"] == 0.5
-    stored = read_store(workdir / paths.randomization_store(*MODEL, "saliency"))
+    stored = read_store(workdir / randomization_spec.store_path(*MODEL, "saliency"))
     ssim = stored["similarity"].sel(mode="independent", metric="ssim").values
     expected = sensitive_images(ssim, 0.5).mean()
     assert float(summary["sensitive_share"].sel({"method": "saliency"})) == expected
     assert np.isfinite(summary["sensitivity_low"].values).all()
 
 
-def test_permuted_epochs_retrain_only_the_permuted_label_model(randomization_run):
+def test_permuted_epochs_retrain_only_the_permuted_label_model(randomization_run, snakemake_run):
     """The permuted-label model's own epochs change its job and what reads it, nothing else."""
     workdir, _ = randomization_run
     changed = {**CONFIG, "randomization": {**CONFIG["randomization"], "permuted_epochs": 5}}
-    done = _snakemake(workdir, changed, "randomization", "--dry-run")
+    done = snakemake_run(workdir, changed, "randomization", "--dry-run")
     assert done.returncode == 0, done.stderr[-5000:]
-    counts = _job_counts(done.stdout + done.stderr)
+    counts = job_counts(done.stdout + done.stderr)
     assert counts["train_permuted_labels"] == 1
     assert counts["parameter_randomization"] == 3
+    assert "train" not in counts and "attribute" not in counts
+
+
+def test_dropping_a_method_reruns_no_other_method(randomization_run, snakemake_run):
+    """Each method's job reads its own entry only: dropping one reruns only the summary."""
+    workdir, _ = randomization_run
+    chosen = {**CONFIG["randomization"], "methods": ["saliency", "sobel"]}
+    done = snakemake_run(workdir, {**CONFIG, "randomization": chosen}, "randomization", "--dry-run")
+    assert done.returncode == 0, done.stderr[-5000:]
+    counts = job_counts(done.stdout + done.stderr)
+    assert counts["randomization_summary"] == 1
+    assert "parameter_randomization" not in counts and "train_permuted_labels" not in counts
     assert "train" not in counts and "attribute" not in counts

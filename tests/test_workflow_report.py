@@ -6,10 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 import re
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -17,12 +14,14 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+from fakes import write_cifar, write_image, write_mnist
 from PIL import Image
-from test_data import _image, _write_cifar, _write_mnist
-from test_workflow import ROOT
-from test_workflow_roar import _job_counts, _snakemake
 
-from saliencybench import html_report, paths
+from saliencybench import html_report, paths, planning
+from saliencybench.evaluations import EVALUATIONS, ORDER
+from saliencybench.evaluations.roar import spec as roar_spec
+from saliencybench.summaries import read_combined
+from saliencybench.testing import ROOT, job_counts
 
 RUN = ("digits", "small_cnn", "standard", 0)
 
@@ -75,11 +74,8 @@ CONFIG = {
 
 
 @pytest.fixture(scope="module")
-def report_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("report")
-    done = _snakemake(workdir, CONFIG)  # the default target
-    assert done.returncode == 0, done.stderr[-5000:]
-    return workdir, done
+def report_run(finished_snakemake):
+    return finished_snakemake("report", CONFIG)  # the default target
 
 
 def _page(workdir: Path) -> str:
@@ -88,25 +84,21 @@ def _page(workdir: Path) -> str:
 
 def test_default_target_ends_with_the_report(report_run):
     workdir, done = report_run
-    counts = _job_counts(done.stderr)
+    counts = job_counts(done.stderr)
     assert counts["report"] == 1
     assert counts["evaluation_summary"] == 5  # one combined summary per evaluation
     page = _page(workdir)
     # accuracy, then one section per evaluation in registry order, then the scorecard
-    titles = [html_report.EVALUATIONS.get(name).title for name in html_report.ORDER]
+    titles = [EVALUATIONS.get(name).title for name in ORDER]
     positions = [page.index("Model accuracy per recipe")]
     positions += [page.index(f">{title}</h3>") for title in titles]
     positions.append(page.index("Method scorecard"))
     assert positions == sorted(positions)
-    for name in html_report.ORDER:
-        for column in html_report.EVALUATIONS.get(name).columns:
+    for name in ORDER:
+        for column in EVALUATIONS.get(name).columns:
             assert html.escape(column.label) in page
     headers = re.findall(r"<small>[↓↑] (lower|higher) is better</small>", page)
-    assert headers == [
-        column.better
-        for name in html_report.ORDER
-        for column in html_report.EVALUATIONS.get(name).columns
-    ]
+    assert headers == [column.better for name in ORDER for column in EVALUATIONS.get(name).columns]
     assert "saliencybench 0.1.0" in page
     # the sidecar's test accuracy is on the page, in percent
     sidecar = yaml.safe_load((workdir / paths.checkpoint_sidecar(*RUN)).read_text())
@@ -122,7 +114,7 @@ def _config(workdir: Path) -> dict:
 def test_every_figure_is_embedded_and_exists(report_run):
     workdir, _ = report_run
     page = _page(workdir)
-    inputs = html_report.report_inputs(_config(workdir))
+    inputs = planning.report_inputs(_config(workdir))
     assert inputs["figures"]
     for figure in inputs["figures"]:
         assert (workdir / figure).is_file(), figure
@@ -152,26 +144,26 @@ def test_scorecard_agrees_with_the_tables(report_run):
 
 def test_combined_summaries_have_the_run_dimensions(report_run):
     workdir, _ = report_run
-    for name in html_report.ORDER:
-        summary = html_report.read_combined(workdir / paths.evaluation_summary(name), name)
-        for dim in html_report.RUN_DIMS:
+    for name in ORDER:
+        summary = read_combined(workdir / paths.evaluation_summary(name), name)
+        for dim in planning.RUN_DIMS:
             assert summary.sizes[dim] == 1, (name, dim)
         assert summary["dataset"].values.tolist() == ["digits"]
     roar = xr.open_dataset(workdir / paths.evaluation_summary("roar"))
-    per_model = xr.open_dataset(workdir / paths.roar_summary(*RUN))
+    per_model = xr.open_dataset(workdir / roar_spec.summary_path(*RUN))
     np.testing.assert_array_equal(
         roar["accuracy"].sel(dataset="digits", model="small_cnn", recipe="standard", seed=0),
         per_model["accuracy"].values,
     )
 
 
-def test_snakemake_report_lists_the_figures(report_run):
+def test_snakemake_report_lists_the_figures(report_run, snakemake_run):
     workdir, _ = report_run
-    done = _snakemake(workdir, CONFIG, "--report", "snakemake-report.zip")
+    done = snakemake_run(workdir, CONFIG, "--report", "snakemake-report.zip")
     assert done.returncode == 0, done.stderr[-3000:]
     with zipfile.ZipFile(workdir / "snakemake-report.zip") as archive:
         names = archive.namelist()
-    for figure in html_report.report_inputs(_config(workdir))["figures"]:
+    for figure in planning.report_inputs(_config(workdir))["figures"]:
         assert any(name.endswith(Path(figure).name) for name in names), figure
     assert any(name.endswith("report.html") for name in names)
 
@@ -184,16 +176,16 @@ PRESETS = sorted((ROOT / "configs" / "papers").glob("*.yaml"))
 def _fake_layouts(root: Path) -> dict[str, str]:
     """Tiny files in each real dataset's on-disk format, for `snakemake -n`."""
     rng = np.random.default_rng(0)
-    _write_mnist(root / "mnist", rng, compress=True)
-    _write_cifar(root / "cifar10" / "cifar-10-batches-py", rng)
+    write_mnist(root / "mnist", rng, compress=True)
+    write_cifar(root / "cifar10" / "cifar-10-batches-py", rng)
     for label in ("apple_pie", "sushi"):
-        _image(root / "food-101" / "images" / label / "0.jpg", (12, 12))
+        write_image(root / "food-101" / "images" / label / "0.jpg", (12, 12))
     (root / "food-101" / "meta").mkdir()
     (root / "food-101" / "meta" / "train.txt").write_text("apple_pie/0\nsushi/0\n")
     (root / "food-101" / "meta" / "test.txt").write_text("apple_pie/0\nsushi/0\n")
     for split in ("train", "val"):
         for label in ("n04409515", "n04004767", "n07836838"):
-            _image(root / "imagenet" / split / label / "0.JPEG", (12, 12))
+            write_image(root / "imagenet" / split / label / "0.JPEG", (12, 12))
     return {
         "mnist": str(root / "mnist"),
         "cifar10": str(root / "cifar10"),
@@ -236,48 +228,35 @@ def test_every_preset_has_a_smoke_variant():
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=[path.stem for path in PRESETS])
-def test_paper_preset_plans_against_a_fake_layout(tmp_path, preset):
+def test_paper_preset_plans_against_a_fake_layout(tmp_path, preset, snakemake_run):
     layouts = _fake_layouts(tmp_path / "data")
     weights = tmp_path / "weights.pth"
     weights.touch()
     loaded = yaml.safe_load(preset.read_text())
     command = ["--configfile", str(preset), "--dry-run", "--config"]
-    done = _plan(tmp_path, command + _overrides(loaded, layouts, weights))
+    done = _plan(snakemake_run, tmp_path, command + _overrides(loaded, layouts, weights))
     assert done.returncode == 0, done.stderr[-3000:]
-    counts = _job_counts(done.stdout + done.stderr)
+    counts = job_counts(done.stdout + done.stderr)
     assert counts["report"] == 1 and counts["all"] == 1
     listed = {name for e in loaded["experiments"] for name in e["evaluations"]}
     assert counts["evaluation_summary"] == len(listed)
 
 
-def test_preset_without_its_dataset_stops_at_validation(tmp_path):
+def test_preset_without_its_dataset_stops_at_validation(tmp_path, snakemake_run):
     preset = ROOT / "configs" / "papers" / "thesis_mnist_roar.yaml"
-    done = _plan(tmp_path, ["--configfile", str(preset), "--dry-run"])
+    done = _plan(snakemake_run, tmp_path, ["--configfile", str(preset), "--dry-run"])
     assert done.returncode != 0
     assert "Invalid config: config key 'datasets.mnist': dataset path" in done.stdout + done.stderr
 
 
-def _plan(workdir: Path, extra: list[str]) -> subprocess.CompletedProcess:
+def _plan(snakemake_run, workdir: Path, extra: list[str]):
     """snakemake in ``workdir`` with the given arguments (a preset as --configfile)."""
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        *extra,
-    ]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    return snakemake_run(workdir, None, *extra, configfile=None, timeout=300)
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=[path.stem for path in PRESETS])
-def test_smoke_preset_plans(tmp_path, preset):
+def test_smoke_preset_plans(tmp_path, preset, snakemake_run):
     smoke = preset.parent / "smoke" / preset.name
-    done = _plan(tmp_path, ["--configfile", str(smoke), "--dry-run"])
+    done = _plan(snakemake_run, tmp_path, ["--configfile", str(smoke), "--dry-run"])
     assert done.returncode == 0, done.stderr[-3000:]
-    assert _job_counts(done.stdout + done.stderr)["report"] == 1
+    assert job_counts(done.stdout + done.stderr)["report"] == 1

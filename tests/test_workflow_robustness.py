@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import copy
-import csv
 
 import pytest
 from PIL import Image
-from test_workflow_roar import _job_counts, _snakemake
 
-from saliencybench import paths
-from saliencybench.evaluations.robustness import read_summary
+from saliencybench.evaluations.robustness import spec as robustness_spec
+from saliencybench.evaluations.robustness.summary import read_summary
+from saliencybench.testing import job_counts, read_csv
 
 MODEL = ("digits", "small_cnn", "standard", 0)
 
@@ -38,34 +37,41 @@ CONFIG = {
 
 
 @pytest.fixture(scope="module")
-def robustness_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("robustness")
-    done = _snakemake(workdir, CONFIG, "robustness")
-    assert done.returncode == 0, done.stderr[-5000:]
-    return workdir, done
+def robustness_run(finished_snakemake):
+    return finished_snakemake("robustness", CONFIG, "robustness")
 
 
 def test_robustness_outputs(robustness_run):
     workdir, done = robustness_run
-    assert _job_counts(done.stderr)["robustness_metrics"] == 2
-    summary = read_summary(workdir / paths.robustness_summary(*MODEL))
+    assert job_counts(done.stderr)["robustness_metrics"] == 2
+    summary = read_summary(workdir / robustness_spec.summary_path(*MODEL))
     assert list(summary["method"].values) == ["saliency", "square"]
     assert (summary["images"].sel({"method": "saliency"}).values == 8).all()
-    with open(workdir / paths.robustness_table(*MODEL), newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_csv(workdir / robustness_spec.table(*MODEL))
     assert [row["method"] for row in rows] == ["saliency", "saliency-SG", "square"]
     cell = summary.sel({"method": "saliency", "smoothing": "none", "scope": "global"})
     shown = float(rows[0]["INFD square (global)"].split(" ± ")[0])
     assert shown == pytest.approx(float(cell["infidelity"]), rel=1e-2)
-    with Image.open(workdir / paths.robustness_figure(*MODEL, suffix="png")) as image:
+    with Image.open(workdir / robustness_spec.figure(*MODEL, suffix="png")) as image:
         image.verify()
-    assert (workdir / paths.robustness_figure(*MODEL, suffix="pdf")).read_bytes()[:4] == b"%PDF"
+    assert (workdir / robustness_spec.figure(*MODEL, suffix="pdf")).read_bytes()[:4] == b"%PDF"
 
 
-def test_unknown_robustness_method_stops_before_any_job(tmp_path):
+def test_dropping_a_method_reruns_no_other_methods_metrics(robustness_run, snakemake_run):
+    """The metrics job's settings hold no method list: only the summary and report rerun."""
+    workdir, _ = robustness_run
+    config = copy.deepcopy(CONFIG)
+    config["robustness"]["methods"] = ["saliency"]
+    done = snakemake_run(workdir, config, "robustness", "--dry-run")
+    assert done.returncode == 0, done.stderr[-5000:]
+    counts = job_counts(done.stdout)  # a dry run prints its plan to stdout
+    assert set(counts) - {"total"} == {"robustness_summary", "robustness_report", "robustness"}
+
+
+def test_unknown_robustness_method_stops_before_any_job(tmp_path, snakemake_run):
     config = copy.deepcopy(CONFIG)
     config["robustness"]["methods"] = ["saliency", "squares"]  # a typo
-    done = _snakemake(tmp_path, config, "robustness")
+    done = snakemake_run(tmp_path, config, "robustness")
     assert done.returncode != 0
     assert "config key 'robustness.methods': 'squares' is not defined in 'methods'" in done.stderr
     assert not (tmp_path / "results").exists()

@@ -10,12 +10,6 @@ with job_log(snakemake.log[0], snakemake.threads):
         snakemake.input.data,
         snakemake.input.checkpoint,
         snakemake.input.sidecar,
-        method_name=snakemake.wildcards.method,
-        method_entry=snakemake.params.entry,
-        target_rule=snakemake.params.attribution["target"],
-        splits=snakemake.params.attribution["splits"],
-        batch_size=snakemake.params.attribution["batch_size"],
-        seed=snakemake.params.seed,
-        device=snakemake.params.device,
+        **snakemake.params.settings,
         output=snakemake.output.store,
     )

@@ -1,6 +1,6 @@
 """Adapter of rule hermitry_summary: H per source and class of one model (NetCDF)."""
 
-from saliencybench.evaluations.hermitry import summarize
+from saliencybench.evaluations.hermitry.summary import summarize
 from saliencybench.logs import job_log
 from saliencybench.store import write_netcdf
 
@@ -11,7 +11,6 @@ with job_log(snakemake.log[0], snakemake.threads):
         snakemake.input.reference,
         list(snakemake.input.methods),
         snakemake.input.evaluations,
-        low_ratio=snakemake.params.low_ratio,
-        attrs=snakemake.params.attrs,
+        **snakemake.params.settings,
     )
     write_netcdf(summary, snakemake.output.summary)

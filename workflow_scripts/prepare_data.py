@@ -6,9 +6,4 @@ from saliencybench.pipeline import prepare_dataset
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
 with job_log(snakemake.log[0], snakemake.threads):
-    prepare_dataset(
-        snakemake.wildcards.dataset,
-        snakemake.params.entry,
-        seed=snakemake.params.seed,
-        output=snakemake.output.store,
-    )
+    prepare_dataset(**snakemake.params.settings, output=snakemake.output.store)

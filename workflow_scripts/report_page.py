@@ -6,4 +6,4 @@ from saliencybench.logs import job_log
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
 with job_log(snakemake.log[0], snakemake.threads):
-    write_page(snakemake.params.config, snakemake.params.summaries, snakemake.output.page)
+    write_page(**snakemake.params.settings, output=snakemake.output.page)

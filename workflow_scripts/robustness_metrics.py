@@ -1,6 +1,6 @@
 """Adapter of rule robustness_metrics: infidelity and max-sensitivity of one method."""
 
-from saliencybench.evaluations.robustness import compute
+from saliencybench.evaluations.robustness.compute import compute
 from saliencybench.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
@@ -10,11 +10,7 @@ with job_log(snakemake.log[0], snakemake.threads):
         snakemake.input.data,
         snakemake.input.checkpoint,
         snakemake.input.sidecar,
-        method_name=snakemake.wildcards.method,
-        method_entry=snakemake.params.entry,
-        settings=snakemake.params.settings,
+        **snakemake.params.settings,
         targets_path=snakemake.input.get("maps"),
-        seed=snakemake.params.seed,
-        device=snakemake.params.device,
         output=snakemake.output.store,
     )

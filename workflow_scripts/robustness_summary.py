@@ -1,10 +1,11 @@
 """Adapter of rule robustness_summary: mean infidelity and sensitivity per method (NetCDF)."""
 
-from saliencybench.evaluations.robustness import summarize
+from saliencybench.evaluations.robustness.summary import summarize
 from saliencybench.logs import job_log
 from saliencybench.store import write_netcdf
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
 with job_log(snakemake.log[0], snakemake.threads):
-    write_netcdf(summarize(list(snakemake.input.stores)), snakemake.output.summary)
+    summary = summarize(list(snakemake.input.stores), **snakemake.params.settings)
+    write_netcdf(summary, snakemake.output.summary)

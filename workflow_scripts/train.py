@@ -8,12 +8,7 @@ snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 with job_log(snakemake.log[0], snakemake.threads):
     train(
         snakemake.input.data,
-        model_name=snakemake.wildcards.model,
-        model_entry=snakemake.params.model,
-        recipe_name=snakemake.wildcards.recipe,
-        recipe_entry=snakemake.params.recipe,
-        seed=int(snakemake.wildcards.seed),
-        device=snakemake.params.device,
+        **snakemake.params.settings,
         checkpoint=snakemake.output.checkpoint,
         sidecar_path=snakemake.output.sidecar,
     )

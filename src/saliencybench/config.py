@@ -119,11 +119,14 @@ def validate(config: dict[str, Any], schema: Mapping[str, Any] | None = None) ->
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         raise ConfigError(_describe(errors[0]))
-    _check_roar(config)  # adds the ROAR baselines, which experiments may name
+    from saliencybench.evaluations import EVALUATIONS, ordered_evaluations
+
+    checks = [EVALUATIONS.get(name).check for name in ordered_evaluations(EVALUATIONS)]
+    # ROAR's check comes first: it adds the ROAR baselines, which experiments may name.
+    for check in checks:
+        if check is not None:
+            check(config)
     _check_cross_references(config)
-    _check_randomization(config)
-    _check_robustness(config)
-    _check_hermitry(config)
     _check_dataset_sources(config)
     return config
 
@@ -148,58 +151,6 @@ def _check_cross_references(config: dict[str, Any]) -> None:
                     )
 
 
-ROAR_BASELINES = ("random", "sobel")
-
-
-def _check_roar(config: dict[str, Any]) -> None:
-    """Named ROAR methods must exist and cover the train split; baselines get entries."""
-    methods = config["methods"]
-    for name in config["roar"]["methods"] or []:
-        if name not in methods:
-            raise ConfigError(
-                f"config key 'roar.methods': {name!r} is not defined in 'methods'; "
-                f"defined: {', '.join(sorted(methods))}"
-            )
-        if "train" not in method_splits(config, name):
-            raise ConfigError(
-                f"config key 'roar.methods': {name!r} attributes only the "
-                f"{', '.join(method_splits(config, name))} split; ROAR needs train and test maps"
-            )
-    for name in ROAR_BASELINES:
-        # The baselines are model-free and cost nothing; ROAR always draws them.
-        methods.setdefault(
-            name, {"method": name, "reduction": None, "store_raw": False, "splits": None}
-        )
-
-
-def method_splits(config: Mapping[str, Any], name: str) -> list[str]:
-    """The splits the attribute rule computes for method ``name``."""
-    return list(config["methods"][name].get("splits") or config["attribution"]["splits"])
-
-
-def roar_methods(config: Mapping[str, Any], experiment: Mapping[str, Any]) -> list[str]:
-    """Methods ROAR evaluates for an experiment: baselines first, then the chosen ones.
-
-    Raises:
-        ConfigError: a baseline's maps do not cover the train split.
-    """
-    chosen = config["roar"]["methods"]
-    if chosen is None:
-        chosen = [
-            name
-            for name in experiment_methods(config, experiment)
-            if "train" in method_splits(config, name)
-        ]
-    names = list(ROAR_BASELINES) + sorted(set(chosen) - set(ROAR_BASELINES))
-    for name in ROAR_BASELINES:
-        if "train" not in method_splits(config, name):
-            raise ConfigError(
-                f"config key 'methods.{name}': ROAR needs its train-split maps; "
-                f"it attributes only {', '.join(method_splits(config, name))}"
-            )
-    return names
-
-
 def _check_dataset_sources(config: dict[str, Any]) -> None:
     from saliencybench.data import DatasetError, check_source
 
@@ -208,143 +159,3 @@ def _check_dataset_sources(config: dict[str, Any]) -> None:
             check_source(entry["source"], dict(entry.get("options", {})))
         except DatasetError as error:
             raise ConfigError(f"config key 'datasets.{name}': {error}") from None
-
-
-def experiment_methods(config: Mapping[str, Any], experiment: Mapping[str, Any]) -> list[str]:
-    """The method names an experiment uses (``all`` = every configured method)."""
-    methods = experiment.get("methods", "all")
-    return sorted(config["methods"]) if methods == "all" else list(methods)
-
-
-WORKFLOW_METHOD_KEYS = ("method", "reduction", "store_raw", "splits")
-
-
-def method_params(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters of a ``methods`` entry, without the keys the workflow itself reads."""
-    return {k: v for k, v in entry.items() if k not in WORKFLOW_METHOD_KEYS}
-
-
-# ----------------------------------------------------------------------- randomization
-
-
-def _check_randomization(config: dict[str, Any]) -> None:
-    """Named randomization methods must exist and map the split the tests explain."""
-    methods = config["methods"]
-    split = config["randomization"]["split"]
-    for name in config["randomization"]["methods"] or []:
-        if name not in methods:
-            raise ConfigError(
-                f"config key 'randomization.methods': {name!r} is not defined in 'methods'; "
-                f"defined: {', '.join(sorted(methods))}"
-            )
-        if split not in method_splits(config, name):
-            raise ConfigError(
-                f"config key 'randomization.methods': {name!r} attributes only the "
-                f"{', '.join(method_splits(config, name))} split; randomization.split is {split}"
-            )
-
-
-def randomization_methods(config: Mapping[str, Any], experiment: Mapping[str, Any]) -> list[str]:
-    """Methods the randomization tests run for an experiment, in the experiment's order.
-
-    ``randomization.methods`` null: every method of the experiment that maps the split.
-    """
-    split = config["randomization"]["split"]
-    chosen = config["randomization"]["methods"]
-    available = [
-        name
-        for name in experiment_methods(config, experiment)
-        if split in method_splits(config, name)
-    ]
-    return available if chosen is None else list(chosen)
-
-
-# ----------------------------------------------------------------------- robustness
-
-
-def _check_robustness(config: dict[str, Any]) -> None:
-    """Named robustness methods must exist; the square must fit the images it removes from."""
-    methods = config["methods"]
-    for name in config["robustness"]["methods"] or []:
-        if name not in methods:
-            raise ConfigError(
-                f"config key 'robustness.methods': {name!r} is not defined in 'methods'; "
-                f"defined: {', '.join(sorted(methods))}"
-            )
-
-
-def robustness_methods(config: Mapping[str, Any], experiment: Mapping[str, Any]) -> list[str]:
-    """Methods whose infidelity and sensitivity are measured for an experiment.
-
-    ``robustness.methods`` null: every method of the experiment. The method is run afresh on
-    the evaluated images, so it need not map the split in its attribution store.
-    """
-    chosen = config["robustness"]["methods"]
-    return experiment_methods(config, experiment) if chosen is None else list(chosen)
-
-
-# ----------------------------------------------------------------------- hermitry
-
-HERMITRY_PERTURBATION_METHODS = ("occlusion", "lime", "kernel_shap", "anchor")
-
-
-def _check_hermitry(config: dict[str, Any]) -> None:
-    """Named hermitry methods must exist, map methods must map the split, the foreign
-    dataset must be configured."""
-    settings = config["hermitry"]
-    methods = config["methods"]
-    for key in ("methods", "map_methods"):
-        for name in settings[key] or []:
-            if name not in methods:
-                raise ConfigError(
-                    f"config key 'hermitry.{key}': {name!r} is not defined in 'methods'; "
-                    f"defined: {', '.join(sorted(methods))}"
-                )
-    for name in settings["map_methods"] or []:
-        if settings["split"] not in method_splits(config, name):
-            raise ConfigError(
-                f"config key 'hermitry.map_methods': {name!r} attributes only the "
-                f"{', '.join(method_splits(config, name))} split; hermitry.split is "
-                f"{settings['split']}"
-            )
-    foreign = settings["foreign"]
-    if foreign not in (None, "auto") and foreign not in config["datasets"]:
-        raise ConfigError(
-            f"config key 'hermitry.foreign': {foreign!r} is not defined in 'datasets'; "
-            f"defined: {', '.join(sorted(config['datasets']))}"
-        )
-
-
-def hermitry_methods(config: Mapping[str, Any], experiment: Mapping[str, Any]) -> list[str]:
-    """Methods whose queries are captured: ``hermitry.methods``, or those of the
-    perturbation methods of the hermitry paper that the experiment uses."""
-    chosen = config["hermitry"]["methods"]
-    if chosen is not None:
-        return list(chosen)
-    return [
-        name
-        for name in experiment_methods(config, experiment)
-        if config["methods"][name]["method"] in HERMITRY_PERTURBATION_METHODS
-    ]
-
-
-def hermitry_map_methods(config: Mapping[str, Any], experiment: Mapping[str, Any]) -> list[str]:
-    """Methods whose maps rank the ROAR and MIF/LIF inputs of the hermitry evaluation."""
-    chosen = config["hermitry"]["map_methods"]
-    if chosen is not None:
-        return list(chosen)
-    split = config["hermitry"]["split"]
-    return [
-        name
-        for name in experiment_methods(config, experiment)
-        if split in method_splits(config, name)
-    ]
-
-
-def hermitry_foreign(config: Mapping[str, Any], dataset: str) -> str | None:
-    """The dataset of the foreign control of a model trained on ``dataset``, or None."""
-    foreign = config["hermitry"]["foreign"]
-    if foreign == "auto":
-        others = [name for name in config["datasets"] if name != dataset]
-        return others[0] if others else None
-    return foreign

@@ -142,7 +142,7 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[list[float], l
     return mean.tolist(), std.tolist()
 
 
-def _resize_batch(images: np.ndarray, size: int) -> np.ndarray:
+def resize_batch(images: np.ndarray, size: int) -> np.ndarray:
     """Bilinear resize of uint8 (N, C, H, W) images to size × size."""
     from PIL import Image
 
@@ -171,7 +171,7 @@ def _load_digits(*, seed: int, image_size: int | None, test_fraction: float) -> 
     bunch = load_digits()
     images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
     if image_size is not None:
-        images = _resize_batch(images, int(image_size))
+        images = resize_batch(images, int(image_size))
     labels = bunch.target.astype(np.int64)
     train_idx, test_idx = train_test_split(
         np.arange(len(labels)), test_size=test_fraction, random_state=seed, stratify=labels

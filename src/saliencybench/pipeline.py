@@ -7,30 +7,17 @@ work, writes its outputs atomically and logs progress through ``logging``.
 from __future__ import annotations
 
 import logging
-import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from saliencybench import store
-from saliencybench.config import method_params
 
 log = logging.getLogger("saliencybench")
-
-
-def software_versions() -> dict[str, str]:
-    """Versions of the packages that decide the numbers, for provenance attributes."""
-    versions = {"python": platform.python_version()}
-    for package in ("saliencybench", "torch", "torchvision", "captum", "numpy", "zarr"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "unknown"
-    return versions
 
 
 # ----------------------------------------------------------------------- prepare_data
@@ -81,18 +68,6 @@ def prepare_dataset(name: str, entry: dict[str, Any], *, seed: int, output: str 
 # ----------------------------------------------------------------------- train
 
 
-def build_from_sidecar(sidecar: dict[str, Any]):
-    """An untrained model of the architecture a checkpoint sidecar describes."""
-    from saliencybench.models import build_model
-
-    return build_model(
-        sidecar["architecture"],
-        in_channels=sidecar["in_channels"],
-        num_classes=sidecar["num_classes"],
-        image_size=sidecar["image_size"],
-    )
-
-
 @dataclass
 class FitResult:
     """A model trained on a dataset store, with what its sidecar records."""
@@ -122,16 +97,9 @@ def fit(
     """
     import torch
 
+    from saliencybench.inference import accuracy, normalize, resolve_device, seed_everything
     from saliencybench.models import build_model
-    from saliencybench.training import (
-        Recipe,
-        accuracy,
-        check_outputs,
-        normalize,
-        resolve_device,
-        seed_everything,
-        train_model,
-    )
+    from saliencybench.training import Recipe, check_outputs, train_model
 
     recipe = Recipe.from_config(recipe_entry)
     target_device = resolve_device(device)
@@ -191,15 +159,23 @@ def train(
     device: str,
     checkpoint: str | Path,
     sidecar_path: str | Path,
+    relabel: Callable[[store.DatasetStore], tuple[store.DatasetStore, dict[str, Any]]]
+    | None = None,
 ) -> dict[str, Any]:
     """Train one model on a dataset store and write its checkpoint and JSON sidecar.
+
+    Args:
+        relabel: trains on ``relabel(dataset)[0]`` instead of the store's own labels and
+            adds ``relabel(dataset)[1]`` to the sidecar (the data randomization test's
+            permuted labels); the sidecar's data hash and accuracies stay the store's.
 
     Returns:
         The sidecar: architecture, recipe, seed, accuracies, data hash, history.
     """
     dataset = store.read_dataset(data_path)
+    trained_on, extra = (dataset, None) if relabel is None else relabel(dataset)
     result = fit(
-        dataset,
+        trained_on,
         model_name=model_name,
         model_entry=model_entry,
         recipe_name=recipe_name,
@@ -218,6 +194,7 @@ def train(
         seed=seed,
         checkpoint=checkpoint,
         sidecar_path=sidecar_path,
+        extra=extra,
     )
 
 
@@ -246,6 +223,8 @@ def save_trained(
     """
     import torch
 
+    from saliencybench import jobkit
+
     _, channels, height, width = dataset["train"].images.shape
     sidecar = {
         "architecture": model_entry["architecture"],
@@ -264,7 +243,7 @@ def save_trained(
         "history": result.history,
         "train_seconds": result.seconds,
         "device": result.device,
-        "versions": software_versions(),
+        "versions": jobkit.software_versions(),
         **dict(extra or {}),
     }
     from saliencybench.models import with_module_metadata
@@ -277,41 +256,6 @@ def save_trained(
     sidecar["checkpoint_sha256"] = store.file_hash(checkpoint)
     store.write_json(sidecar_path, sidecar)
     return sidecar
-
-
-def load_trained_model(checkpoint: str | Path, sidecar_path: str | Path, device):
-    """Rebuild a trained model from its checkpoint (``weights_only=True``) and sidecar.
-
-    Returns:
-        ``(model in eval mode on device, sidecar dict)``.
-    """
-    import json
-
-    import torch
-
-    try:
-        sidecar = json.loads(Path(sidecar_path).read_text())
-    except (OSError, ValueError) as error:
-        raise store.StoreError(f"{sidecar_path}: unreadable checkpoint sidecar ({error})") from None
-    expected = sidecar.get("checkpoint_sha256")
-    if not Path(checkpoint).is_file():
-        raise store.StoreError(f"{checkpoint}: checkpoint does not exist")
-    if expected and store.file_hash(checkpoint) != expected:
-        raise store.StoreError(
-            f"{checkpoint}: checksum differs from its sidecar {sidecar_path}; retrain the model"
-        )
-    from saliencybench.models import with_module_metadata
-
-    model = build_from_sidecar(sidecar)
-    try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(with_module_metadata(state, model))
-    except Exception as error:
-        raise store.StoreError(
-            f"{checkpoint}: unreadable checkpoint ({type(error).__name__}: {error}); "
-            "delete it and rerun"
-        ) from None
-    return model.to(device).eval(), sidecar
 
 
 # ----------------------------------------------------------------------- attribute
@@ -341,24 +285,14 @@ def attribute(
         splits: dataset splits to attribute, unless the entry names its own ``splits``.
         seed: base seed; the batch starting at index i uses ``seed + i``.
     """
-    import torch
+    from saliencybench.inference import normalize, predict_logits
+    from saliencybench.jobkit import load_run, provenance, resolve_method
+    from saliencybench.methods import AttributionContext, attribute_dataset
 
-    from saliencybench.methods import METHODS, AttributionContext, attribute_dataset, check_method
-    from saliencybench.training import normalize, predict_logits, resolve_device
-
-    registered = method_entry["method"]
+    method = resolve_method(method_name, method_entry)
     splits = list(method_entry.get("splits") or splits)
-    params = method_params(method_entry)
-    reduction = method_entry.get("reduction") or METHODS.get(registered).default_reduction
-    check_method(registered, {**params, "reduction": reduction})
-    target_device = resolve_device(device)
-    dataset = store.read_dataset(data_path)
-    model, sidecar = load_trained_model(checkpoint, sidecar_path, target_device)
-    if sidecar.get("data_hash") != dataset.content_hash:
-        raise store.StoreError(
-            f"{checkpoint}: trained on data {sidecar.get('data_hash', '?')[:12]}, but "
-            f"{data_path} holds {dataset.content_hash[:12]}; retrain the model"
-        )
+    run = load_run(data_path, checkpoint, sidecar_path, device)
+    dataset, model, target_device = run.dataset, run.model, run.device
     inputs = {
         split: normalize(dataset[split].images, dataset.mean, dataset.std, target_device)
         for split in splits
@@ -371,19 +305,16 @@ def attribute(
         x = inputs[split]
         started = time.perf_counter()
         logits = predict_logits(model, x, batch_size)
-        if target_rule == "predicted":
-            targets = logits.argmax(1)
-        else:
-            targets = torch.as_tensor(dataset[split].labels, device=target_device)
+        targets = logits.argmax(1) if target_rule == "predicted" else run.labels(split)
         maps, raw = attribute_dataset(
             model,
             x,
             targets,
-            registered,
-            params,
+            method.registered,
+            method.params,
             context=context,
             batch_size=batch_size,
-            reduction=reduction,
+            reduction=method.reduction,
             keep_raw=bool(method_entry.get("store_raw", False)),
             progress=True,
         )
@@ -400,18 +331,5 @@ def attribute(
     store.write_attributions(
         output,
         results,
-        {
-            "method": registered,
-            "name": method_name,
-            "parameters": params,
-            "reduction": reduction,
-            "target_rule": target_rule,
-            "seed": seed,
-            "checkpoint_sha256": sidecar.get("checkpoint_sha256") or store.file_hash(checkpoint),
-            "data_hash": dataset.content_hash,
-            "model": sidecar.get("model"),
-            "recipe": sidecar.get("recipe"),
-            "model_seed": sidecar.get("seed"),
-            "versions": software_versions(),
-        },
+        {**method.attrs(), **provenance(run, target_rule=target_rule, seed=seed)},
     )

@@ -11,29 +11,27 @@
    dataset would pay the start-up of a Snakemake job as well.
 3. :func:`materialize` writes the masked dataset as a store, for inspection or for training
    elsewhere (``roar.keep_masked``); it is the same function of the same inputs.
-4. :func:`summarize` gathers every retraining result and the unmasked baseline (the models of
-   the backbone ``train`` rule for the same seeds) into one xarray Dataset with dims
-   ``(method, mode, fraction, seed)``.
+
+``summary`` gathers the records these jobs write.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from saliencybench import store
+from saliencybench.evaluations.roar.spec import ROAR_FORMAT
 from saliencybench.masking import FILLS, MODES, mask_images
 from saliencybench.paths import fraction_label
 
 log = logging.getLogger("saliencybench")
 
-ROAR_FORMAT = "saliencybench.roar/1"
 SPLIT_SEED_OFFSET = {"train": 0, "test": 1}
 
 
@@ -174,7 +172,8 @@ def retrain(
     Returns:
         The written record: the masking attributes and, per seed, accuracies and history.
     """
-    from saliencybench.pipeline import fit, software_versions
+    from saliencybench.jobkit import software_versions
+    from saliencybench.pipeline import fit
 
     dataset = data if isinstance(data, store.DatasetStore) else store.read_dataset(data)
     masking = dataset.attrs.get("masking")
@@ -273,86 +272,3 @@ def retrain_fraction(
         )
         records.append(retrain(dataset, output=output, **training))
     return records
-
-
-def _read_json(path: str | Path, what: str) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        raise store.StoreError(
-            f"{path}: unreadable {what} ({error}); delete it and rerun"
-        ) from None
-
-
-def summarize(
-    results: Sequence[str | Path],
-    baselines: Mapping[int, str | Path],
-    *,
-    attrs: Mapping[str, Any] | None = None,
-):
-    """Gather retraining results into one labeled Dataset.
-
-    Args:
-        results: JSON files written by :func:`retrain`.
-        baselines: checkpoint sidecars of the unmasked models, by seed.
-        attrs: provenance to attach (dataset, model, recipe, model seed, fill).
-
-    Returns:
-        ``xarray.Dataset`` with ``accuracy`` and ``train_accuracy`` over
-        ``(method, mode, fraction, seed)`` and ``baseline_accuracy`` over ``(seed,)``.
-        Missing combinations are NaN.
-    """
-    import xarray as xr
-
-    records = [_read_json(path, "ROAR result") for path in results]
-    for path, record in zip(results, records, strict=True):
-        if record.get("format") != ROAR_FORMAT:
-            raise store.StoreError(f"{path}: not a ROAR result; delete it and rerun")
-    seeds = sorted({int(run["seed"]) for r in records for run in r["runs"]} | set(baselines))
-    methods = order_methods({r["method"] for r in records})
-    modes = [mode for mode in MODES if any(r["mode"] == mode for r in records)]
-    fractions = sorted({float(r["fraction"]) for r in records})
-    shape = (len(methods), len(modes), len(fractions), len(seeds))
-    accuracy = np.full(shape, np.nan)
-    train_accuracy = np.full(shape, np.nan)
-    for record in records:
-        i = methods.index(record["method"])
-        j = modes.index(record["mode"])
-        k = fractions.index(float(record["fraction"]))
-        for run in record["runs"]:
-            s = seeds.index(int(run["seed"]))
-            accuracy[i, j, k, s] = run["test_accuracy"]
-            train_accuracy[i, j, k, s] = run["train_accuracy"]
-    baseline = np.full(len(seeds), np.nan)
-    for seed, path in baselines.items():
-        baseline[seeds.index(int(seed))] = _read_json(path, "checkpoint sidecar")["test_accuracy"]
-    dims = ("method", "mode", "fraction", "seed")
-    summary = xr.Dataset(
-        {
-            "accuracy": (dims, accuracy, {"long_name": "test accuracy after retraining"}),
-            "train_accuracy": (dims, train_accuracy, {"long_name": "train accuracy"}),
-            "baseline_accuracy": (
-                ("seed",),
-                baseline,
-                {"long_name": "test accuracy of the unmasked model"},
-            ),
-        },
-        coords={"method": methods, "mode": modes, "fraction": fractions, "seed": seeds},
-        attrs=store.flat_attrs({"format": ROAR_FORMAT, **(attrs or {})}),
-    )
-    return summary
-
-
-BASELINE_METHODS = ("random", "sobel")
-
-
-def order_methods(names) -> list[str]:
-    """Baselines first (``random``, ``sobel``), then the others alphabetically."""
-    names = set(names)
-    first = [name for name in BASELINE_METHODS if name in names]
-    return first + sorted(names - set(first))
-
-
-def read_summary(path: str | Path):
-    """Open a ROAR summary (NetCDF written by ``store.write_netcdf``) into memory."""
-    return store.read_netcdf(path, ROAR_FORMAT, "ROAR summary")

@@ -1,31 +1,5 @@
-"""Parameter- and data-randomization sanity checks (Adebayo et al. 2018; Sriram & Conati).
-
-A saliency method that explains a model should notice when the model is destroyed. The
-parameter layers of a trained model (conv, linear and normalization layers, found in its
-module tree and named by module path) are re-initialized with each layer's own
-``reset_parameters`` under a seed derived from the job seed and the layer's name:
-
-- **cascading** (Adebayo et al. 2018, Sec. 3.1): from the output layer towards the input,
-  cumulatively; step ``j`` has the top ``j + 1`` layers re-initialized;
-- **independent** (IPR): one layer at a time, every other layer trained.
-
-For every image the map of the method on the randomized model is compared with its map on
-the trained model, for the same target class: SSIM on maps min-max scaled to [0, 1] (data
-range 1, scikit-image's definition: 7 x 7 uniform window, sample covariance, K1 = 0.01,
-K2 = 0.03), and the Spearman rank correlation of the signed and of the absolute maps.
-
-The extended IPR test of Sriram & Conati (eqs. 1-7): ``S_l^i = 1 - SSIM`` of image i under
-the independent randomization of layer l, ``S^i`` its mean over layers, ``S^I`` the mean over
-images, reported with a bootstrap confidence interval over images. A method is sensitive for
-image i when SSIM < 0.99 for every layer, and passes when ``S^I >= 0.01``.
-
-The data randomization test (Adebayo et al. 2018, Sec. 3.2) compares the maps of the trained
-model with those of the same architecture and recipe trained on permuted training labels.
-
-All randomized models of one method are evaluated in the same job, each over the whole image
-sample with :func:`saliencybench.methods.attribute_dataset` (batched), on one working copy of
-the model whose layers are switched between trained and re-initialized weights.
-"""
+"""The model jobs of the randomization tests (Adebayo et al. 2018): layers re-initialized
+cascading and independently, a model trained on permuted labels, their maps compared."""
 
 from __future__ import annotations
 
@@ -43,19 +17,30 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from saliencybench import store
+from saliencybench.evaluations.randomization.summary import (
+    METRICS,
+    MODES,
+    RANDOMIZATION_FORMAT,
+    SSIM,
+)
+from saliencybench.inference import accuracy as top1_accuracy
+from saliencybench.jobkit import (
+    dataset_input_range,
+    explained_classes,
+    load_run,
+    provenance,
+    resolve_method,
+)
 from saliencybench.registry import Registry, UnknownNameError
+from saliencybench.stats import subset_indices
 
 log = logging.getLogger("saliencybench")
 
-RANDOMIZATION_FORMAT = "saliencybench.randomization/1"
-RANDOMIZATION_SUMMARY_FORMAT = "saliencybench.randomization_summary/1"
-# The metric the extended IPR test is defined on.
-SSIM = "ssim"
 SSIM_WINDOW = 7
-# Streams of numpy generators seeded [seed, stream]: 2 is the image subset of the curves
-# (shared on purpose, so both evaluations look at the same images).
+# Streams of numpy generators seeded [seed, stream]: 2 is the image subset
+# (saliencybench.stats, shared on purpose so the evaluations look at the same images),
+# 4 the bootstrap of the summary.
 LABEL_STREAM = 3
-BOOTSTRAP_STREAM = 4
 
 
 class RandomizationError(ValueError):
@@ -157,7 +142,6 @@ RANDOMIZATION_MODES: Registry[Callable[[int], tuple[int, ...]]] = Registry("rand
 """Layer indices (0 = the output layer) that step ``j`` of a mode re-initializes."""
 RANDOMIZATION_MODES.register("cascading")(lambda step: tuple(range(step + 1)))
 RANDOMIZATION_MODES.register("independent")(lambda step: (step,))
-MODES = ("cascading", "independent")
 
 
 class _SwitchableCopy:
@@ -290,57 +274,16 @@ def spearman_signed(original: np.ndarray, randomized: np.ndarray) -> np.ndarray:
     return spearman(original, randomized)
 
 
-METRICS = (SSIM, "spearman_abs", "spearman")
-
-
 def similarities(original: np.ndarray, randomized: np.ndarray) -> np.ndarray:
     """Every metric of :data:`METRICS` per image: (N, len(METRICS)) float64."""
     return np.stack([SIMILARITIES.get(name)(original, randomized) for name in METRICS], axis=1)
-
-
-# ----------------------------------------------------------------------- extended IPR
-
-
-def image_sensitivity(ssim_by_layer: np.ndarray) -> np.ndarray:
-    """``S^i``: the mean over layers of ``S_l^i = 1 - SSIM`` (Sriram & Conati, eqs. 2 and 4).
-
-    Args:
-        ssim_by_layer: (N, L) SSIM of each image under each independent randomization.
-    """
-    return (1.0 - np.asarray(ssim_by_layer, dtype=np.float64)).mean(axis=1)
-
-
-def sensitive_images(ssim_by_layer: np.ndarray, threshold: float) -> np.ndarray:
-    """Images for which the method is sensitive: SSIM < threshold for every layer (Def. 2)."""
-    return (np.asarray(ssim_by_layer) < threshold).all(axis=1)
-
-
-def bootstrap_interval(
-    values: np.ndarray, *, confidence: float, samples: int, seed: int
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (NaNs dropped), seeded.
-
-    ``samples`` resamples of the values with replacement; the interval runs from the
-    ``(1 - confidence) / 2`` to the ``(1 + confidence) / 2`` quantile of their means.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng([int(seed), BOOTSTRAP_STREAM])
-    means = values[rng.integers(0, len(values), size=(samples, len(values)))].mean(axis=1)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
-    return float(low), float(high)
 
 
 # ----------------------------------------------------------------------- the test
 
 
 def _accuracy(model: nn.Module, inputs: Tensor, labels: Tensor | None, batch_size: int) -> float:
-    from saliencybench.training import accuracy
-
-    return float("nan") if labels is None else accuracy(model, inputs, labels, batch_size)
+    return float("nan") if labels is None else top1_accuracy(model, inputs, labels, batch_size)
 
 
 def randomization_test(
@@ -488,16 +431,6 @@ def randomization_test(
     )
 
 
-def _input_range(dataset: store.DatasetStore) -> tuple[float, float]:
-    """(min, max) of the normalized images of both splits, from the uint8 extremes per
-    channel (normalization is increasing in each channel), without normalizing them all."""
-    mean = np.asarray(dataset.mean, dtype=np.float64)
-    std = np.asarray(dataset.std, dtype=np.float64)
-    low = np.min([dataset[s].images.min(axis=(0, 2, 3)) for s in store.SPLITS], axis=0)
-    high = np.max([dataset[s].images.max(axis=(0, 2, 3)) for s in store.SPLITS], axis=0)
-    return float(((low / 255.0 - mean) / std).min()), float(((high / 255.0 - mean) / std).max())
-
-
 def compute(
     data_path: str | Path,
     checkpoint: str | Path,
@@ -533,58 +466,37 @@ def compute(
         output: the ``.zarr`` store to write: :func:`randomization_test`'s Dataset with
             ``sample`` holding indices into the split, and ``targets`` (sample).
     """
-    from saliencybench.config import method_params
-    from saliencybench.evaluations.curves import subset_indices
-    from saliencybench.methods import METHODS, AttributionContext, check_method
-    from saliencybench.pipeline import load_trained_model, software_versions
-    from saliencybench.training import normalize, predict_logits, resolve_device
+    from saliencybench.methods import AttributionContext
 
-    registered = method_entry["method"]
-    params = method_params(method_entry)
-    reduction = method_entry.get("reduction") or METHODS.get(registered).default_reduction
-    check_method(registered, {**params, "reduction": reduction})
-    target_device = resolve_device(device)
-    dataset = store.read_dataset(data_path)
-    model, sidecar = load_trained_model(checkpoint, sidecar_path, target_device)
-    if sidecar.get("data_hash") != dataset.content_hash:
-        raise store.StoreError(
-            f"{checkpoint}: trained on other data than {data_path}; retrain the model"
-        )
+    method = resolve_method(method_name, method_entry)
+    run = load_run(data_path, checkpoint, sidecar_path, device)
     permuted_model, permuted = None, {}
     if permuted_checkpoint is not None:
-        permuted_model, permuted = load_trained_model(
-            permuted_checkpoint, permuted_sidecar, target_device
-        )
-        if permuted.get("data_hash") != dataset.content_hash:
-            raise store.StoreError(
-                f"{permuted_checkpoint}: trained on other data than {data_path}; retrain it"
-            )
-    layers = parameter_layers(model, layer_types)
-    indices = subset_indices(len(dataset[split].labels), max_images, seed)
-    inputs = normalize(dataset[split].images[indices], dataset.mean, dataset.std, target_device)
-    labels = torch.as_tensor(dataset[split].labels[indices], device=target_device)
-    if target_rule == "predicted":
-        targets = predict_logits(model, inputs, batch_size).argmax(1)
-    else:
-        targets = labels
+        permuted_model, permuted = run.load_beside(permuted_checkpoint, permuted_sidecar)
+    layers = parameter_layers(run.model, layer_types)
+    indices = subset_indices(len(run.dataset[split].labels), max_images, seed)
+    inputs = run.inputs(split, indices)
+    labels = run.labels(split, indices)
+    targets = explained_classes(run, inputs, labels, target_rule, batch_size)
     log.info(
         "%s on %d %s images of %s: %d layers (%s), from the output: %s",
         method_name,
         len(indices),
         split,
-        dataset.attrs.get("name", data_path),
+        run.dataset.attrs.get("name", data_path),
         len(layers),
         ", ".join(layer_types),
         ", ".join(layers),
     )
     result = randomization_test(
-        model,
+        run.model,
         inputs,
         targets,
-        method=registered,
-        params=params,
-        reduction=reduction,
-        context=AttributionContext(seed=seed, input_range=_input_range(dataset)),
+        method=method.registered,
+        params=method.params,
+        reduction=method.reduction,
+        # Both whole splits, not the subset: baselines and noise do not depend on max_images.
+        context=AttributionContext(seed=seed, input_range=dataset_input_range(run.dataset)),
         batch_size=batch_size,
         layers=layers,
         seed=seed,
@@ -596,34 +508,23 @@ def compute(
     result["targets"] = ("sample", targets.cpu().numpy().astype(np.int64))
     result["example_images"] = (
         ("example", "channel", "y", "x"),
-        dataset[split].images[indices[: len(result["example"])]],
+        run.dataset[split].images[indices[: len(result["example"])]],
     )
     result.attrs.update(
         {
             "format": RANDOMIZATION_FORMAT,
-            "method": registered,
-            "name": method_name,
-            "parameters": params,
-            "reduction": reduction,
-            "split": split,
-            "seed": seed,
-            "target_rule": target_rule,
-            "layer_types": list(layer_types),
-            "model": sidecar.get("model"),
-            "recipe": sidecar.get("recipe"),
-            "model_seed": sidecar.get("seed"),
-            "checkpoint_sha256": sidecar.get("checkpoint_sha256"),
-            "permuted_checkpoint_sha256": permuted.get("checkpoint_sha256"),
-            "data_hash": dataset.content_hash,
-            "versions": software_versions(),
+            **method.attrs(),
+            **provenance(
+                run,
+                split=split,
+                seed=seed,
+                target_rule=target_rule,
+                layer_types=list(layer_types),
+                permuted_checkpoint_sha256=permuted.get("checkpoint_sha256"),
+            ),
         }
     )
     store.write_xarray(result, output)
-
-
-def read_store(path: str | Path):
-    """Open a randomization store written by :func:`compute`, loaded into memory."""
-    return store.read_xarray(path, RANDOMIZATION_FORMAT, "randomization store")
 
 
 # ----------------------------------------------------------------------- data randomization
@@ -637,14 +538,8 @@ def permute_labels(labels: np.ndarray, seed: int) -> np.ndarray:
 def train_permuted_labels(
     data_path: str | Path,
     *,
-    model_name: str,
-    model_entry: dict[str, Any],
-    recipe_name: str,
-    recipe_entry: dict[str, Any],
     seed: int,
-    device: str,
-    checkpoint: str | Path,
-    sidecar_path: str | Path,
+    **train_settings: Any,
 ) -> dict[str, Any]:
     """Train the model of the data randomization test and write its checkpoint and sidecar.
 
@@ -653,159 +548,26 @@ def train_permuted_labels(
     The sidecar records the share of labels changed and the accuracy on the permuted
     training labels (how far the model memorized them); test accuracy is against the true
     labels.
-    """
-    from saliencybench.pipeline import fit, save_trained
-
-    dataset = store.read_dataset(data_path)
-    train = dataset["train"]
-    permuted = permute_labels(train.labels, seed)
-    shuffled = store.DatasetStore(
-        dataset.path,
-        {"train": store.DatasetSplit(train.images, permuted, train.masks), "test": dataset["test"]},
-        dataset.attrs,
-    )
-    result = fit(
-        shuffled,
-        model_name=model_name,
-        model_entry=model_entry,
-        recipe_name=recipe_name,
-        recipe_entry=recipe_entry,
-        seed=seed,
-        device=device,
-    )
-    changed = float(np.mean(permuted != train.labels)) if len(permuted) else 0.0
-    log.info("labels permuted with seed %d: %.1f %% of them changed", seed, 100 * changed)
-    return save_trained(
-        result,
-        dataset,
-        data_path,
-        model_name=model_name,
-        model_entry=model_entry,
-        recipe_name=recipe_name,
-        recipe_entry=recipe_entry,
-        seed=seed,
-        checkpoint=checkpoint,
-        sidecar_path=sidecar_path,
-        extra={"permuted_labels": {"seed": seed, "share_changed": changed}},
-    )
-
-
-# ----------------------------------------------------------------------- summary
-
-
-def summarize(
-    stores: Sequence[str | Path],
-    *,
-    ssim_threshold: float,
-    pass_threshold: float,
-    confidence: float,
-    bootstrap_samples: int,
-    seed: int,
-    attrs: Mapping[str, Any] | None = None,
-):
-    """The extended IPR test and the mean similarity curves of every method of one model.
 
     Args:
-        stores: randomization stores of one model, one per method, in table order.
-        ssim_threshold: SSIM below which a map counts as changed (Sriram & Conati: 0.99).
-        pass_threshold: ``S^I`` at or above which a method passes (0.01).
-        confidence, bootstrap_samples, seed: the percentile bootstrap interval of ``S^I``.
-        attrs: provenance to attach.
-
-    Returns:
-        ``xarray.Dataset`` over ``method`` with ``sensitivity`` (S^I), ``sensitivity_low``,
-        ``sensitivity_high``, ``passes`` (1/0), ``sensitive_share`` (share of images
-        sensitive to every layer) and ``images``; ``similarity`` and ``similarity_std``
-        over (method, mode, layer, metric); ``data_similarity`` over (method, metric), NaN
-        without a data randomization test; ``accuracy`` over (mode, layer); and the example
-        maps of the first image for the figures.
+        train_settings: the other keyword arguments of :func:`saliencybench.pipeline.train`
+            (model and recipe names and entries, device, checkpoint and sidecar paths).
     """
-    import xarray as xr
+    from saliencybench.pipeline import train
 
-    if not stores:
-        raise ValueError("no randomization stores to summarize")
-    opened = [read_store(path) for path in stores]
-    first = opened[0]
-    layers = [str(layer) for layer in first["layer"].values]
-    for path, part in zip(stores, opened, strict=True):
-        if [str(layer) for layer in part["layer"].values] != layers:
-            raise store.StoreError(
-                f"{path}: randomized other layers than {stores[0]}; rerun the randomization"
-            )
-    methods = [str(part.attrs["name"]) for part in opened]
-    rows = []
-    for part in opened:
-        if "data_similarity" in part:
-            data = np.nanmean(part["data_similarity"].values, axis=0)
-        else:
-            data = np.full(len(METRICS), np.nan)
-        ssim_independent = part["similarity"].sel(mode="independent", metric=SSIM).values
-        per_image = image_sensitivity(ssim_independent)
-        low, high = bootstrap_interval(
-            per_image, confidence=confidence, samples=bootstrap_samples, seed=seed
-        )
-        sensitivity = float(np.nanmean(per_image))
-        rows.append(
+    def relabel(dataset: store.DatasetStore):
+        split = dataset["train"]
+        permuted = permute_labels(split.labels, seed)
+        shuffled = store.DatasetStore(
+            dataset.path,
             {
-                "sensitivity": sensitivity,
-                "sensitivity_low": low,
-                "sensitivity_high": high,
-                "passes": int(sensitivity >= pass_threshold),
-                "sensitive_share": float(sensitive_images(ssim_independent, ssim_threshold).mean()),
-                "images": len(per_image),
-                "similarity": np.nanmean(part["similarity"].values, axis=0),
-                "similarity_std": np.nanstd(part["similarity"].values, axis=0, ddof=0),
-                "data_similarity": data,
-            }
+                "train": store.DatasetSplit(split.images, permuted, split.masks),
+                "test": dataset["test"],
+            },
+            dataset.attrs,
         )
+        changed = float(np.mean(permuted != split.labels)) if len(permuted) else 0.0
+        log.info("labels permuted with seed %d: %.1f %% of them changed", seed, 100 * changed)
+        return shuffled, {"permuted_labels": {"seed": seed, "share_changed": changed}}
 
-    def column(key: str) -> np.ndarray:
-        return np.stack([np.asarray(row[key]) for row in rows])
-
-    def examples(name: str, part) -> np.ndarray:
-        return part[name].isel(example=0).values
-
-    shape = first["example_original"].shape[1:]
-    example_original = np.stack([examples("example_original", p) for p in opened])
-    example_maps = np.stack([examples("example_maps", p) for p in opened])
-    example_data = np.stack(
-        [
-            examples("example_data_maps", p) if "example_data_maps" in p else np.full(shape, np.nan)
-            for p in opened
-        ]
-    )
-    return xr.Dataset(
-        {
-            "sensitivity": ("method", column("sensitivity"), {"long_name": "S^I"}),
-            "sensitivity_low": ("method", column("sensitivity_low")),
-            "sensitivity_high": ("method", column("sensitivity_high")),
-            "passes": ("method", column("passes").astype(np.int8)),
-            "sensitive_share": ("method", column("sensitive_share")),
-            "images": ("method", column("images").astype(np.int64)),
-            "similarity": (("method", "mode", "layer", "metric"), column("similarity")),
-            "similarity_std": (("method", "mode", "layer", "metric"), column("similarity_std")),
-            "data_similarity": (("method", "metric"), column("data_similarity")),
-            "accuracy": (("mode", "layer"), first["accuracy"].values),
-            "example_image": (("channel", "y", "x"), first["example_images"].values[0]),
-            "example_original": (("method", "y", "x"), example_original),
-            "example_maps": (("method", "mode", "layer", "y", "x"), example_maps),
-            "example_data_maps": (("method", "y", "x"), example_data),
-        },
-        coords={"method": methods, "mode": list(MODES), "layer": layers, "metric": list(METRICS)},
-        attrs={
-            "format": RANDOMIZATION_SUMMARY_FORMAT,
-            "ssim_threshold": float(ssim_threshold),
-            "pass_threshold": float(pass_threshold),
-            "confidence": float(confidence),
-            "bootstrap_samples": int(bootstrap_samples),
-            "seed": int(seed),
-            "original_accuracy": float(first.attrs.get("original_accuracy", np.nan)),
-            "data_accuracy": float(first.attrs.get("data_accuracy", np.nan)),
-            **dict(attrs or {}),
-        },
-    )
-
-
-def read_summary(path: str | Path):
-    """Open a randomization summary (NetCDF written by ``store.write_netcdf``) into memory."""
-    return store.read_netcdf(path, RANDOMIZATION_SUMMARY_FORMAT, "randomization summary")
+    return train(data_path, seed=seed, relabel=relabel, **train_settings)

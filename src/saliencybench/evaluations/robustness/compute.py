@@ -1,28 +1,5 @@
-"""Infidelity and max-sensitivity of explanations, and of their smoothed variants (Yeh et al. 2019).
-
-Infidelity (Def. 2.1) is ``E_I[(I^T phi - (f(x) - f(x - I)))^2]`` and max-sensitivity
-(Def. 3.1) ``max_{|y - x| <= r} |phi(y) - phi(x)|``; both are Monte-Carlo estimates from
-``captum.metrics.infidelity`` and ``captum.metrics.sensitivity_max``, with this project's
-perturbation functions and seeded generators. Following Sec. 2.5 of the paper, an
-explanation is evaluated in two scopes:
-
-- ``local`` (sensitivities, e.g. the gradient) under the **noisy baseline** perturbation
-  ``I = x - (x0 + e)``, ``e ~ N(0, noise_std^2)``;
-- ``global`` (contributions, e.g. the gradient times ``x - x0``) under **square removal**:
-  a uniformly placed square, all channels, set to ``x0``; then ``I`` is the square's
-  indicator and ``I^T phi`` the attribution inside the square.
-
-A method's local explanation comes from ``Method.attribute_local``; its global one is its own
-attribution for global methods and the local one times ``x - x0`` otherwise. Channel-less
-attributions (N,1,H,W) are spread evenly over the channels, so that their channel sum is the
-pixel score. The ``smoothgrad`` variant (the paper's ``-SG``) averages an explanation over
-noisy copies of the input with captum's ``NoiseTunnel``.
-
-Sensitivity is captum's: the norm of the change divided by the norm of the explanation at
-``x``, the largest over ``n_samples`` uniform draws in the L-infinity box of radius
-``radius x (input range)``. Infidelity uses Yeh et al.'s beta scaling (``normalize``) by
-default, as the authors' code does: it measures the explanation's direction, not its scale.
-"""
+"""Infidelity and max-sensitivity (Yeh et al. 2019) of one method and its SmoothGrad
+variant on one model: the explanations, the perturbations and the metrics job."""
 
 from __future__ import annotations
 
@@ -38,19 +15,19 @@ from captum.log import log_usage
 from captum.metrics import infidelity, sensitivity_max
 from torch import Tensor, nn
 
+from saliencybench.evaluations.robustness.spec import (
+    PERTURBATION_OF_SCOPE,
+    ROBUSTNESS_FORMAT,
+    SMOOTHINGS,
+    STORE_DIMS,
+)
 from saliencybench.methods import AttributionContext, Method, square_side
 
 log = logging.getLogger("saliencybench")
 
-SCOPES = ("local", "global")
-PERTURBATION_OF_SCOPE = {"local": "noisy_baseline", "global": "square"}
-SMOOTHINGS = ("none", "smoothgrad")
 # The optimal explanations are expectations over their own perturbation already; Yeh et al.
 # report them without a smoothed row, and smoothing them multiplies the cost by nt_samples.
 UNSMOOTHED_METHODS = frozenset({"square", "noisy_baseline"})
-
-ROBUSTNESS_FORMAT = "saliencybench.robustness/1"
-SUMMARY_FORMAT = "saliencybench.robustness_summary/1"
 
 
 def _seed_stream(seed: int) -> Callable[[], int]:
@@ -317,11 +294,35 @@ def evaluate_method(
 ) -> dict[str, np.ndarray]:
     """Infidelity and max-sensitivity of one method, per image, scope and smoothing.
 
+    Infidelity (Def. 2.1) is ``E_I[(I^T phi - (f(x) - f(x - I)))^2]`` and max-sensitivity
+    (Def. 3.1) ``max_{|y - x| <= r} |phi(y) - phi(x)|``; both are Monte-Carlo estimates from
+    ``captum.metrics.infidelity`` and ``captum.metrics.sensitivity_max``, with this project's
+    perturbation functions and seeded generators. Following Sec. 2.5 of the paper, an
+    explanation is evaluated in two scopes:
+
+    - ``local`` (sensitivities, e.g. the gradient) under the **noisy baseline** perturbation
+      ``I = x - (x0 + e)``, ``e ~ N(0, noise_std^2)``;
+    - ``global`` (contributions, e.g. the gradient times ``x - x0``) under **square removal**:
+      a uniformly placed square, all channels, set to ``x0``; then ``I`` is the square's
+      indicator and ``I^T phi`` the attribution inside the square.
+
+    A method's local explanation comes from ``Method.attribute_local``; its global one is its own
+    attribution for global methods and the local one times ``x - x0`` otherwise. Channel-less
+    attributions (N,1,H,W) are spread evenly over the channels, so that their channel sum is the
+    pixel score. The ``smoothgrad`` variant (the paper's ``-SG``) averages an explanation over
+    noisy copies of the input with captum's ``NoiseTunnel``.
+
+    Sensitivity is captum's: the norm of the change divided by the norm of the explanation at
+    ``x``, the largest over ``n_samples`` uniform draws in the L-infinity box of radius
+    ``radius x (input range)``. Infidelity uses Yeh et al.'s beta scaling (``normalize``) by
+    default, as the authors' code does: it measures the explanation's direction, not its scale.
+
     Args:
         model: classifier in eval mode, on the device of ``inputs``.
         inputs: (N, C, H, W) normalized images; targets: (N,) explained classes.
         method: the registry method, constructed on ``model``.
-        settings: the ``robustness`` config section (see the README).
+        settings: the ``robustness`` keys of ``spec.METRICS_KEYS`` (see the README); this
+            reads all but ``split`` and ``max_images``.
         seed: seeds every Monte-Carlo draw.
         input_range: (min, max) of the normalized inputs; radius and noise are shares of it.
 
@@ -429,138 +430,79 @@ def compute(
 ) -> None:
     """Infidelity and max-sensitivity of one configured method on one model; write a store.
 
-    The explained class of each image is the one its attribution store records
-    (``targets_path``, the method's own store) when given, else the model's prediction.
+    Args:
+        method_name, method_entry: the method's name and entry in ``methods``.
+        settings: the keys of the ``robustness`` section the job reads
+            (``spec.METRICS_KEYS``), recorded in the store's attributes.
+        targets_path: the method's attribution store, whose targets name the classes
+            explained; None: the model's predictions.
+
     The store holds ``infidelity`` and ``sensitivity`` over (smoothing, scope, sample).
     """
     import xarray as xr
 
     from saliencybench import store
-    from saliencybench.config import method_params
-    from saliencybench.evaluations.curves import subset_indices
-    from saliencybench.methods import METHODS, check_method
-    from saliencybench.pipeline import load_trained_model, software_versions
-    from saliencybench.training import normalize, predict_logits, resolve_device
+    from saliencybench.jobkit import (
+        explained_classes,
+        load_run,
+        provenance,
+        read_maps,
+        resolve_method,
+    )
+    from saliencybench.methods import METHODS
+    from saliencybench.stats import subset_indices
 
-    registered = method_entry["method"]
-    params = method_params(method_entry)
-    check_method(registered, params)
-    target_device = resolve_device(device)
-    dataset = store.read_dataset(data_path)
-    model, sidecar = load_trained_model(checkpoint, sidecar_path, target_device)
+    choice = resolve_method(method_name, method_entry)
+    run = load_run(data_path, checkpoint, sidecar_path, device)
+    model = run.model
     split = settings["split"]
-    all_inputs = normalize(dataset[split].images, dataset.mean, dataset.std, target_device)
+    all_inputs = run.inputs(split)
+    # radius and noise are shares of the range of this split's normalized images
     input_range = (float(all_inputs.min()), float(all_inputs.max()))
     indices = subset_indices(len(all_inputs), settings["max_images"], seed)
-    inputs = all_inputs[torch.as_tensor(indices, device=target_device)]
+    inputs = all_inputs[torch.as_tensor(indices, device=run.device)]
     if targets_path is not None:
-        attributions = store.read_attributions(targets_path)
-        if split not in attributions.splits:
-            raise store.StoreError(f"{targets_path}: no maps of the {split} split")
-        targets = torch.as_tensor(attributions[split].targets[indices], device=target_device)
+        maps = read_maps(targets_path, run, split, "the robustness job")
+        targets = torch.as_tensor(maps[split].targets[indices], device=run.device)
     else:
-        targets = predict_logits(model, inputs, settings["batch_size"]).argmax(1)
+        # without maps of the split, each image's explanation is for the predicted class
+        labels = run.labels(split, indices)
+        targets = explained_classes(run, inputs, labels, "predicted", settings["batch_size"])
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     context = AttributionContext(seed=seed, input_range=input_range)
-    method = METHODS.get(registered)(model, context, **params)
+    method = METHODS.get(choice.registered)(model, context, **choice.params)
     log.info(
         "robustness of %s (%s) on %d %s images of %s/%s",
         method_name,
-        registered,
+        choice.registered,
         len(inputs),
         split,
-        sidecar.get("dataset"),
-        sidecar.get("model"),
+        run.sidecar.get("dataset"),
+        run.sidecar.get("model"),
     )
     results = evaluate_method(
         model, inputs, targets, method, settings, seed=seed, input_range=input_range
     )
-    dims = ("smoothing", "scope", "sample")
     dataset_out = xr.Dataset(
-        {name: (dims, values) for name, values in results.items()},
+        {name: (STORE_DIMS, values) for name, values in results.items()},
         coords={
             "smoothing": list(SMOOTHINGS),
             "scope": list(settings["scopes"]),
             "sample": indices,
         },
-        attrs={
-            "format": ROBUSTNESS_FORMAT,
-            "method": registered,
-            "name": method_name,
-            "method_scope": method.scope,
-            "parameters": params,
-            "split": split,
-            "settings": dict(settings),
-            "perturbations": {scope: PERTURBATION_OF_SCOPE[scope] for scope in settings["scopes"]},
-            "seed": seed,
-            "model": sidecar.get("model"),
-            "recipe": sidecar.get("recipe"),
-            "model_seed": sidecar.get("seed"),
-            "checkpoint_sha256": sidecar.get("checkpoint_sha256"),
-            "versions": software_versions(),
-        },
+        # the explanations are raw attributions: no reduction, so none is recorded
+        attrs=provenance(
+            run,
+            format=ROBUSTNESS_FORMAT,
+            method=choice.registered,
+            name=method_name,
+            method_scope=method.scope,
+            parameters=choice.params,
+            split=split,
+            settings=dict(settings),
+            perturbations={scope: PERTURBATION_OF_SCOPE[scope] for scope in settings["scopes"]},
+            seed=seed,
+        ),
     )
     store.write_xarray(dataset_out, output)
-
-
-# ----------------------------------------------------------------------- summary
-
-
-def summarize(paths: list) -> Any:
-    """Mean infidelity and max-sensitivity per method, smoothing and scope, with 95 % CIs.
-
-    Returns:
-        ``xarray.Dataset`` with ``infidelity``, ``sensitivity`` and their ``*_ci`` (normal
-        approximation half-widths) and ``images`` over (method, smoothing, scope).
-    """
-    import xarray as xr
-
-    from saliencybench import store
-    from saliencybench.evaluations.curves import mean_interval
-
-    opened = [store.read_xarray(path, ROBUSTNESS_FORMAT, "robustness store") for path in paths]
-    if not opened:
-        raise ValueError("no robustness stores to summarize")
-    methods = [part.attrs["name"] for part in opened]
-    scopes = list(opened[0]["scope"].values)
-    shape = (len(methods), len(SMOOTHINGS), len(scopes))
-    variables = {
-        key: np.full(shape, np.nan)
-        for key in ("infidelity", "infidelity_ci", "sensitivity", "sensitivity_ci")
-    }
-    images = np.zeros(shape, dtype=np.int64)
-    for m, part in enumerate(opened):
-        if list(part["scope"].values) != scopes:
-            raise ValueError(f"{paths[m]}: scopes {list(part['scope'].values)} differ")
-        for s, smoothed in enumerate(SMOOTHINGS):
-            for k, scope in enumerate(scopes):
-                for metric in ("infidelity", "sensitivity"):
-                    values = part[metric].sel(smoothing=smoothed, scope=scope).values
-                    interval = mean_interval(values)
-                    variables[metric][m, s, k] = interval.mean
-                    variables[f"{metric}_ci"][m, s, k] = interval.half_width
-                    images[m, s, k] = max(images[m, s, k], interval.count)
-    dims = ("method", "smoothing", "scope")
-    return xr.Dataset(
-        {
-            "infidelity": (dims, variables["infidelity"], {"long_name": "INFD"}),
-            "infidelity_ci": (dims, variables["infidelity_ci"]),
-            "sensitivity": (dims, variables["sensitivity"], {"long_name": "SENS_MAX"}),
-            "sensitivity_ci": (dims, variables["sensitivity_ci"]),
-            "images": (dims, images),
-        },
-        coords={"method": methods, "smoothing": list(SMOOTHINGS), "scope": scopes},
-        attrs={
-            "format": SUMMARY_FORMAT,
-            "interval": "normal approximation, 95 %",
-            "perturbations": {scope: PERTURBATION_OF_SCOPE[scope] for scope in scopes},
-        },
-    )
-
-
-def read_summary(path):
-    """Open a robustness summary (NetCDF) into memory."""
-    from saliencybench import store
-
-    return store.read_netcdf(path, SUMMARY_FORMAT, "robustness summary")

@@ -1,45 +1,11 @@
-"""The hermitry ratio: how out-of-distribution are the inputs a perturbation method creates?
-
-The hermitry paper (Sec. 3) encodes an image by the layer before the classifier, h(x), fits
-the mean mu_c and covariance S_c of the training encodings of class c, and measures
-D(x) = sqrt((h - mu_c)^T S_c^-1 (h - mu_c)), the Mahalanobis distance. The threshold T_c
-is the 95th percentile of D over the validation images of class c; the hermitry ratio of a
-set of inputs of class c is the share with D > T_c, "low" at or below 0.3, "high" above.
-
-- **Covariance.** ``ledoit_wolf`` (default): scikit-learn's ``LedoitWolf`` shrinkage, since
-  S_c is singular whenever a class has fewer training images than the encoding has
-  features; ``empirical``: the sample covariance with a pseudo-inverse (``pinvh``), as
-  scikit-learn's ``EmpiricalCovariance``.
-- **Validation images.** The dataset stores have a train and a test split only; the test
-  split (``hermitry.split``) serves as the validation set: the paper draws its perturbed
-  images from ImageNet's validation set, which its models never trained on. At most
-  ``max_per_class`` images per class, a seeded subset (the paper: 50).
-- **Perturbed inputs.** The inputs a method actually sends to the model while it explains
-  the validation images, captured from the model's forward calls (:class:`EncodingCapture`),
-  encodings only, at most ``max_queries_per_image`` per image (a seeded subsample). The
-  class of an input is the label of the image it came from.
-- **Controls** (the paper's Sec. 3.2 and Appendix C): ``train_train`` (the training images
-  themselves), ``train_val`` (the validation images: H = 1 - percentile/100 by
-  construction), ``white_noise`` (uniform pixel noise) and ``foreign`` (the test images of
-  another dataset, resized and channel-adapted), each measured against every class.
-- **This project's own perturbations**, beyond the paper: ROAR-masked images per fraction
-  (:func:`saliencybench.masking.mask_images`), MIF/LIF images per step (the inputs of
-  :func:`saliencybench.evaluations.curves.perturbation_curves`, captured) and the
-  infidelity perturbations (square removal and noisy baseline of
-  :mod:`saliencybench.evaluations.robustness`).
-
-Stores are long tables over a ``sample`` dimension: ``distance``, ``klass``, ``image`` (index
-into the split, -1 for inputs made from nothing), ``level`` (fraction or step; NaN where
-none), ``source`` and ``method`` (the map that ranked the pixels, '' where none).
-"""
+"""The model jobs of the hermitry ratio: fit the class Gaussians, thresholds and controls of a
+model, capture the inputs a method sends to it, measure the inputs of the other evaluations."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,21 +14,33 @@ import torch
 from torch import Tensor, nn
 
 from saliencybench import store
+from saliencybench.evaluations.hermitry.summary import (
+    HERMITRY_FORMAT,
+    ClassFit,
+    Distances,
+    fit_of,
+    read_reference,
+)
+from saliencybench.inference import normalize
+from saliencybench.jobkit import (
+    ModelRun,
+    dataset_input_range,
+    explained_classes,
+    load_run,
+    provenance,
+    read_maps,
+    resolve_method,
+)
 from saliencybench.models import classifier_layer, penultimate_encodings
 from saliencybench.registry import Registry
 
 log = logging.getLogger("saliencybench")
 
-HERMITRY_FORMAT = "saliencybench.hermitry/1"
-HERMITRY_SUMMARY_FORMAT = "saliencybench.hermitry_summary/1"
 # Streams of numpy generators seeded [seed, stream].
 SUBSET_STREAM = 5
 NOISE_STREAM = 6
 CAPTURE_STREAM = 7
 INFIDELITY_STREAM = 8
-
-CONTROLS = ("train_train", "train_val", "white_noise", "foreign")
-EVALUATION_SOURCES = ("roar", "mif", "lif", "infidelity_square", "infidelity_noisy")
 
 
 class HermitryError(ValueError):
@@ -70,25 +48,10 @@ class HermitryError(ValueError):
 
 
 # ----------------------------------------------------------------------- covariance
-
-
-@dataclass(frozen=True)
-class ClassFit:
-    """Class-conditional Gaussians of the training encodings.
-
-    Attributes:
-        classes: class indices, (K,).
-        means: (K, J) float64; precisions: (K, J, J) float64, the inverse covariances.
-        shrinkage: (K,) the Ledoit-Wolf shrinkage of each class (0 for ``empirical``).
-        counts: (K,) training images per class.
-    """
-
-    classes: np.ndarray
-    means: np.ndarray
-    precisions: np.ndarray
-    shrinkage: np.ndarray
-    counts: np.ndarray
-
+# The hermitry paper (Sec. 3) encodes an image by the layer before the classifier, h(x),
+# fits the mean mu_c and covariance S_c of the training encodings of class c, and measures
+# D(x) = sqrt((h - mu_c)^T S_c^-1 (h - mu_c)). ``ledoit_wolf`` is the default since S_c is
+# singular whenever a class has fewer training images than the encoding has features.
 
 COVARIANCES: Registry[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, float]]] = Registry(
     "covariance estimator"
@@ -183,16 +146,6 @@ def thresholds(distances: np.ndarray, classes: np.ndarray, fit: ClassFit, percen
             raise HermitryError(f"class {c} has no validation images")
         out.append(np.percentile(own, percentile))
     return np.asarray(out, dtype=np.float64)
-
-
-def hermitry_ratio(distances: np.ndarray, threshold: float | np.ndarray) -> float:
-    """H: the share of distances above the threshold (one, or one per distance); NaN for none."""
-    return float(np.mean(distances > threshold)) if len(distances) else float("nan")
-
-
-def hermitry_level(ratio: float, low: float = 0.3) -> str:
-    """``low`` at or below ``low``, ``high`` above (the paper's cut-off 0.3)."""
-    return "low" if ratio <= low else "high"
 
 
 # ----------------------------------------------------------------------- capture
@@ -290,69 +243,7 @@ def capture_method(
     return encodings, np.concatenate(owners or [np.zeros(0, np.int64)]), queries
 
 
-# ----------------------------------------------------------------------- tables
-
-
-@dataclass
-class Distances:
-    """A long table of distances, one row per input (the store's ``sample`` dimension)."""
-
-    distance: np.ndarray
-    klass: np.ndarray
-    image: np.ndarray
-    level: np.ndarray
-    source: np.ndarray
-    method: np.ndarray
-
-    @classmethod
-    def of(
-        cls,
-        distance,
-        klass,
-        *,
-        source: str,
-        image=None,
-        level=None,
-        method: str = "",
-    ) -> Distances:
-        n = len(distance)
-        return cls(
-            np.asarray(distance, dtype=np.float64),
-            np.asarray(klass, dtype=np.int64),
-            np.full(n, -1, np.int64) if image is None else np.asarray(image, dtype=np.int64),
-            np.full(n, np.nan) if level is None else np.asarray(level, dtype=np.float64),
-            np.full(n, source, dtype=object),
-            np.full(n, method, dtype=object),
-        )
-
-    @classmethod
-    def concat(cls, parts: Sequence[Distances]) -> Distances:
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__annotations__))
-
-    def to_xarray(self):
-        import xarray as xr
-
-        return xr.Dataset(
-            {
-                "distance": ("sample", self.distance),
-                "klass": ("sample", self.klass),
-                "image": ("sample", self.image),
-                "level": ("sample", self.level),
-                "source": ("sample", self.source.astype(str)),
-                "method": ("sample", self.method.astype(str)),
-            }
-        )
-
-    @classmethod
-    def from_xarray(cls, dataset) -> Distances:
-        return cls(
-            dataset["distance"].values,
-            dataset["klass"].values,
-            dataset["image"].values,
-            dataset["level"].values,
-            dataset["source"].values.astype(str).astype(object),
-            dataset["method"].values.astype(str).astype(object),
-        )
+# ----------------------------------------------------------------------- distances
 
 
 def _distances(encodings: Tensor, klass: np.ndarray, fit: ClassFit) -> np.ndarray:
@@ -374,7 +265,9 @@ def _against_every_class(encodings: Tensor, fit: ClassFit, **kwargs) -> Distance
 def validation_subset(
     labels: np.ndarray, classes: Sequence[int], max_per_class: int | None, seed: int
 ) -> np.ndarray:
-    """Sorted indices of at most ``max_per_class`` images of each class, seeded."""
+    """Sorted indices of at most ``max_per_class`` images of each class, seeded (the paper:
+    50 from ImageNet's validation set). The dataset stores have no validation split: the
+    test split (``hermitry.split``), which the model never trained on, plays its part."""
     rng = np.random.default_rng([seed, SUBSET_STREAM])
     chosen = []
     for c in classes:
@@ -388,9 +281,9 @@ def validation_subset(
 def adapt_images(images: np.ndarray, channels: int, size: int) -> np.ndarray:
     """uint8 (N, C, H, W) images of another dataset for a model of ``channels`` x ``size``:
     bilinear resize, grey to RGB by repetition, RGB to grey by the channel mean."""
-    from saliencybench.data import _resize_batch
+    from saliencybench.data import resize_batch
 
-    resized = _resize_batch(np.ascontiguousarray(images), size)
+    resized = resize_batch(np.ascontiguousarray(images), size)
     if resized.shape[1] == channels:
         return resized
     if resized.shape[1] == 1:
@@ -412,20 +305,6 @@ def resolve_classes(requested: Sequence[int] | None, n_classes: int) -> list[int
 # ----------------------------------------------------------------------- jobs
 
 
-def _load(data_path, checkpoint, sidecar_path, device):
-    from saliencybench.pipeline import load_trained_model
-    from saliencybench.training import resolve_device
-
-    target_device = resolve_device(device)
-    dataset = store.read_dataset(data_path)
-    model, sidecar = load_trained_model(checkpoint, sidecar_path, target_device)
-    if sidecar.get("data_hash") != dataset.content_hash:
-        raise store.StoreError(
-            f"{checkpoint}: trained on other data than {data_path}; retrain the model"
-        )
-    return dataset, model, sidecar, target_device
-
-
 def _fit_to_xarray(fit: ClassFit, threshold: np.ndarray):
     import xarray as xr
 
@@ -438,21 +317,6 @@ def _fit_to_xarray(fit: ClassFit, threshold: np.ndarray):
             "threshold": ("class", threshold),
         },
         coords={"class": fit.classes},
-    )
-
-
-def read_reference(path: str | Path):
-    """Open a reference store written by :func:`reference`, loaded into memory."""
-    return store.read_xarray(path, HERMITRY_FORMAT, "hermitry store")
-
-
-def fit_of(reference) -> ClassFit:
-    return ClassFit(
-        reference["class"].values.astype(np.int64),
-        reference["means"].values,
-        reference["precisions"].values,
-        reference["shrinkage"].values,
-        reference["train_count"].values,
     )
 
 
@@ -484,23 +348,24 @@ def reference(
     """Fit the class Gaussians, the thresholds and the controls of one model; write them.
 
     The store holds the fit (``means``, ``precisions``, ``shrinkage``, ``threshold`` over
-    ``class``), the validation images (``validation`` over ``image``: indices into
-    ``split``) and the long table of the controls (:data:`CONTROLS`).
+    ``class``), the validation images (``validation`` over ``explained``: indices into
+    ``split``) and the long table of the controls (:data:`summary.CONTROLS`): the training
+    images (``train_train``), the validation images (``train_val``: H = 1 - percentile/100 by
+    construction), ``noise_images`` of uniform pixel noise (``white_noise``) and as many
+    test images of the dataset at ``foreign_path`` (``foreign``, resized and
+    channel-adapted), the last two measured against every class.
     """
-    from saliencybench.pipeline import software_versions
-    from saliencybench.training import normalize
-
     started = time.perf_counter()
-    dataset, model, sidecar, target_device = _load(data_path, checkpoint, sidecar_path, device)
+    run = load_run(data_path, checkpoint, sidecar_path, device)
+    dataset, model = run.dataset, run.model
     chosen = resolve_classes(classes, len(dataset.class_names))
     train = dataset["train"]
-    train_x = normalize(train.images, dataset.mean, dataset.std, target_device)
-    train_h = penultimate_encodings(model, train_x, batch_size)
+    train_h = penultimate_encodings(model, run.inputs("train"), batch_size)
     fit = fit_classes(train_h.cpu().numpy(), train.labels, chosen, covariance)
     in_classes = np.isin(train.labels, chosen)
     train_train = Distances.of(
         _distances(
-            train_h[torch.as_tensor(in_classes, device=target_device)],
+            train_h[torch.as_tensor(in_classes, device=run.device)],
             train.labels[in_classes],
             fit,
         ),
@@ -510,9 +375,9 @@ def reference(
     )
     val_split = dataset[split]
     indices = validation_subset(val_split.labels, chosen, max_per_class, seed)
-    val_x = normalize(val_split.images[indices], dataset.mean, dataset.std, target_device)
     val_labels = val_split.labels[indices]
-    val_d = _distances(penultimate_encodings(model, val_x, batch_size), val_labels, fit)
+    val_h = penultimate_encodings(model, run.inputs(split, indices), batch_size)
+    val_d = _distances(val_h, val_labels, fit)
     threshold = thresholds(val_d, val_labels, fit, percentile)
     parts = [
         train_train,
@@ -522,7 +387,7 @@ def reference(
     if noise_images:
         rng = np.random.default_rng([seed, NOISE_STREAM])
         noise = rng.integers(0, 256, size=(noise_images, c, size, size), dtype=np.uint8)
-        noise_x = normalize(noise, dataset.mean, dataset.std, target_device)
+        noise_x = normalize(noise, dataset.mean, dataset.std, run.device)
         parts.append(
             _against_every_class(
                 penultimate_encodings(model, noise_x, batch_size), fit, source="white_noise"
@@ -536,7 +401,7 @@ def reference(
             np.zeros(len(foreign["test"].labels), np.int64), [0], noise_images or None, seed
         )
         adapted = adapt_images(foreign["test"].images[foreign_idx], c, size)
-        foreign_x = normalize(adapted, dataset.mean, dataset.std, target_device)
+        foreign_x = normalize(adapted, dataset.mean, dataset.std, run.device)
         parts.append(
             _against_every_class(
                 penultimate_encodings(model, foreign_x, batch_size), fit, source="foreign"
@@ -558,33 +423,28 @@ def reference(
     _write(
         Distances.concat(parts),
         extra,
-        {
-            "kind": "reference",
-            "split": split,
-            "covariance": covariance,
-            "percentile": float(percentile),
-            "foreign": foreign_name,
-            "class_names": [dataset.class_names[k] for k in chosen],
-            "model": sidecar.get("model"),
-            "recipe": sidecar.get("recipe"),
-            "model_seed": sidecar.get("seed"),
-            "checkpoint_sha256": sidecar.get("checkpoint_sha256"),
-            "data_hash": dataset.content_hash,
-            "seed": seed,
-            "versions": software_versions(),
-        },
+        provenance(
+            run,
+            kind="reference",
+            split=split,
+            covariance=covariance,
+            percentile=float(percentile),
+            foreign=foreign_name,
+            class_names=[dataset.class_names[k] for k in chosen],
+            seed=seed,
+        ),
         output,
     )
 
 
-def _validation_inputs(dataset, ref, target_device):
-    from saliencybench.training import normalize
-
+def _validation_inputs(run: ModelRun, ref) -> tuple[np.ndarray, np.ndarray, Tensor, np.ndarray]:
+    """``(indices, uint8 images, normalized inputs, labels)`` of the reference's validation
+    images."""
     split = str(ref.attrs["split"])
     indices = ref["validation"].values.astype(np.int64)
-    images = dataset[split].images[indices]
+    images = run.dataset[split].images[indices]
     labels = ref["validation_labels"].values.astype(np.int64)
-    return indices, images, normalize(images, dataset.mean, dataset.std, target_device), labels
+    return indices, images, run.inputs(split, indices), labels
 
 
 def capture(
@@ -603,32 +463,32 @@ def capture(
     output,
 ) -> None:
     """The distances of the inputs one method sends to the model while it explains the
-    validation images; the store also keeps ``queries`` per image (before the cap)."""
-    from saliencybench.config import method_params
-    from saliencybench.methods import METHODS, AttributionContext, check_method
-    from saliencybench.training import predict_logits
+    validation images, each measured against the class of the image it came from; the store
+    also keeps ``queries`` per image (before the cap).
 
-    registered = method_entry["method"]
-    params = method_params(method_entry)
-    check_method(registered, {**params, "reduction": METHODS.get(registered).default_reduction})
-    dataset, model, sidecar, target_device = _load(data_path, checkpoint, sidecar_path, device)
+    Args:
+        method_name, method_entry: the method's config name (the store's ``source``) and
+            its ``methods`` entry.
+        target_rule: ``predicted`` or ``label``: the class each explanation is for.
+    """
+    from saliencybench.methods import AttributionContext
+
+    method = resolve_method(method_name, method_entry)
+    run = load_run(data_path, checkpoint, sidecar_path, device)
     ref = read_reference(reference_path)
     fit = fit_of(ref)
-    indices, _, inputs, labels = _validation_inputs(dataset, ref, target_device)
-    if target_rule == "predicted":
-        targets = predict_logits(model, inputs, batch_size).argmax(1)
-    else:
-        targets = torch.as_tensor(labels, device=target_device)
-    from saliencybench.evaluations.randomization import _input_range
-
+    indices, _, inputs, labels = _validation_inputs(run, ref)
+    targets = explained_classes(
+        run, inputs, torch.as_tensor(labels, device=run.device), target_rule, batch_size
+    )
     started = time.perf_counter()
     encodings, owner, queries = capture_method(
-        model,
+        run.model,
         inputs,
         targets,
-        method=registered,
-        params=params,
-        context=AttributionContext(seed=seed, input_range=_input_range(dataset)),
+        method=method.registered,
+        params=method.params,
+        context=AttributionContext(seed=seed, input_range=dataset_input_range(run.dataset)),
         max_queries_per_image=max_queries_per_image,
         seed=seed,
     )
@@ -652,16 +512,17 @@ def capture(
     _write(
         part,
         extra,
-        {
-            "kind": "method",
-            "method": registered,
-            "name": method_name,
-            "parameters": params,
-            "target_rule": target_rule,
-            "max_queries_per_image": -1 if max_queries_per_image is None else max_queries_per_image,
-            "checkpoint_sha256": sidecar.get("checkpoint_sha256"),
-            "seed": seed,
-        },
+        provenance(
+            run,
+            kind="method",
+            # no reduction: the capture keeps the queries, not the maps
+            method=method.registered,
+            name=method_name,
+            parameters=method.params,
+            target_rule=target_rule,
+            max_queries_per_image=-1 if max_queries_per_image is None else max_queries_per_image,
+            seed=seed,
+        ),
         output,
     )
 
@@ -690,7 +551,10 @@ def evaluation_inputs(
     batch_size: int,
     seed: int,
 ) -> Distances:
-    """Distances of the inputs this project's own evaluations create from the images.
+    """Distances of the inputs this project's own evaluations create from the images,
+    beyond the paper: ROAR-masked images per fraction (``roar``), the MIF/LIF images per step
+    that :func:`perturbation_curves` sends (``mif``, ``lif``, captured), and the infidelity
+    perturbations of the robustness evaluation (``infidelity_square``, ``infidelity_noisy``).
 
     Args:
         images: uint8 (N, C, H, W); inputs: the same normalized, on the model's device.
@@ -701,10 +565,10 @@ def evaluation_inputs(
         square_side, noise_std, baseline, infidelity_samples: the infidelity perturbations,
             ``infidelity_samples`` copies per image.
     """
-    from saliencybench.evaluations.curves import ORDERS, perturbation_curves
-    from saliencybench.evaluations.robustness import noisy_baseline, square_removal
+    from saliencybench.evaluations.curves.compute import perturbation_curves
+    from saliencybench.evaluations.curves.spec import ORDERS
+    from saliencybench.evaluations.robustness.compute import noisy_baseline, square_removal
     from saliencybench.masking import mask_images
-    from saliencybench.training import normalize
 
     device = inputs.device
     parts = []
@@ -790,8 +654,9 @@ def evaluations(
     checkpoint,
     sidecar_path,
     reference_path,
-    attribution_paths: Mapping[str, str],
+    attribution_paths: Sequence[str],
     *,
+    map_methods: Sequence[str],
     fractions: Sequence[float],
     roar_fill: str,
     blur_sigma: float,
@@ -806,25 +671,27 @@ def evaluations(
     device: str,
     output,
 ) -> None:
-    """The job of :func:`evaluation_inputs`: maps from the attribution stores of the
-    validation split, by method name."""
+    """The job of :func:`evaluation_inputs`, with the maps of the reference's split.
+
+    Args:
+        attribution_paths: one attribution store per name of ``map_methods``, in order.
+        square_side: None for the default of :func:`saliencybench.methods.square_side`.
+    """
     from saliencybench.methods import square_side as resolve_side
 
-    dataset, model, sidecar, target_device = _load(data_path, checkpoint, sidecar_path, device)
+    run = load_run(data_path, checkpoint, sidecar_path, device)
     ref = read_reference(reference_path)
     split = str(ref.attrs["split"])
-    indices, images, inputs, labels = _validation_inputs(dataset, ref, target_device)
+    indices, images, inputs, labels = _validation_inputs(run, ref)
     maps, targets = {}, {}
-    for name, path in attribution_paths.items():
-        stored = store.read_attributions(path)
-        if stored.attrs.get("checkpoint_sha256") != sidecar.get("checkpoint_sha256"):
-            raise store.StoreError(f"{path}: maps of another model than {checkpoint}; rerun")
+    for name, path in zip(map_methods, attribution_paths, strict=True):
+        stored = read_maps(path, run, split, "the hermitry of the evaluation inputs")
         maps[name] = np.asarray(stored[split].maps)[indices]
         targets[name] = np.asarray(stored[split].targets)[indices]
     h, w = images.shape[-2:]
     started = time.perf_counter()
     table = evaluation_inputs(
-        model,
+        run.model,
         images,
         inputs,
         labels,
@@ -832,8 +699,8 @@ def evaluations(
         maps,
         targets,
         fit_of(ref),
-        mean=dataset.mean,
-        std=dataset.std,
+        mean=run.dataset.mean,
+        std=run.dataset.std,
         fractions=fractions,
         roar_fill=roar_fill,
         blur_sigma=blur_sigma,
@@ -852,168 +719,4 @@ def evaluations(
         len(maps),
         time.perf_counter() - started,
     )
-    _write(
-        table,
-        None,
-        {"kind": "evaluations", "methods": list(maps), "seed": seed},
-        output,
-    )
-
-
-def read_store(path: str | Path):
-    """Open any hermitry store (reference, method, evaluations), loaded into memory."""
-    return store.read_xarray(path, HERMITRY_FORMAT, "hermitry store")
-
-
-# ----------------------------------------------------------------------- summary
-
-KDE_POINTS = 200
-
-
-def _kde(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    from scipy.stats import gaussian_kde
-
-    values = values[np.isfinite(values)]
-    if len(values) < 2 or np.ptp(values) == 0:
-        out = np.zeros_like(grid)
-        if len(values):
-            out[np.argmin(np.abs(grid - values[0]))] = 1.0
-        return out
-    return gaussian_kde(values)(grid)
-
-
-def summarize(
-    reference_path,
-    method_paths: Sequence[str],
-    evaluations_path: str | None,
-    *,
-    low_ratio: float,
-    attrs: Mapping[str, Any] | None = None,
-):
-    """H per (entry, class) for every source of one model, with the KDE curves of Figure 3.
-
-    An entry is a (source, method, level) triple: a perturbation method, a control, or an
-    evaluation's input at one fraction or step. Returns an ``xarray.Dataset`` with
-    ``hermitry`` and ``count`` over (entry, class), ``hermitry_mean`` over (entry), the
-    thresholds, and for the paper's sources (methods and controls) the density of the
-    distances normalized by the largest distance of the panel (or the threshold), on
-    ``KDE_POINTS`` points of [0, 1] (``density`` over (panel, class, grid)) with the
-    normalized threshold (``panel_threshold``). ``normalized_threshold`` (class) divides
-    T_c by the largest distance of the class over the captured methods and the validation
-    images, the paper's Appendix B.
-    """
-    import xarray as xr
-
-    ref = read_reference(reference_path)
-    fit = fit_of(ref)
-    threshold = ref["threshold"].values
-    tables = [Distances.from_xarray(ref)]
-    method_names = []
-    for path in method_paths:
-        part = read_store(path)
-        method_names.append(str(part.attrs["name"]))
-        tables.append(Distances.from_xarray(part))
-    if evaluations_path is not None:
-        tables.append(Distances.from_xarray(read_store(evaluations_path)))
-    table = Distances.concat(tables)
-    import pandas as pd
-
-    frame = pd.DataFrame(
-        {
-            "source": table.source.astype(str),
-            "method": table.method.astype(str),
-            "level": table.level,
-            "klass": table.klass,
-            "distance": table.distance,
-        }
-    )
-    frame["threshold"] = threshold[np.searchsorted(fit.classes, frame["klass"].to_numpy())]
-    frame["hermit"] = frame["distance"] > frame["threshold"]
-    frame["level_key"] = frame["level"].fillna(-1.0)
-    order = {name: i for i, name in enumerate([*method_names, *CONTROLS, *EVALUATION_SOURCES])}
-    keys = (
-        frame[["source", "method", "level_key"]]
-        .drop_duplicates()
-        .assign(rank=lambda f: f["source"].map(order).fillna(len(order)))
-        .sort_values(["rank", "method", "level_key"])
-    )
-    entries = list(keys.itertuples(index=False))
-    n_entries, n_classes = len(entries), len(fit.classes)
-    ratio = np.full((n_entries, n_classes), np.nan)
-    count = np.zeros((n_entries, n_classes), dtype=np.int64)
-    mean_distance = np.full((n_entries, n_classes), np.nan)
-    grouped = frame.groupby(["source", "method", "level_key", "klass"])
-    stats = grouped.agg(h=("hermit", "mean"), n=("hermit", "size"), d=("distance", "mean"))
-    entry_index = {(e.source, e.method, e.level_key): i for i, e in enumerate(entries)}
-    class_index = {int(c): k for k, c in enumerate(fit.classes)}
-    for (source, method, level_key, klass), row in stats.iterrows():
-        i, k = entry_index[(source, method, level_key)], class_index[int(klass)]
-        ratio[i, k], count[i, k], mean_distance[i, k] = row["h"], row["n"], row["d"]
-    # Figure 3 and Appendix C: the captured methods, then the controls
-    panels = [name for name in [*method_names, *CONTROLS] if (frame["source"] == name).any()]
-    grid = np.linspace(0.0, 1.0, KDE_POINTS)
-    density = np.zeros((len(panels), n_classes, KDE_POINTS))
-    panel_threshold = np.full((len(panels), n_classes), np.nan)
-    panel_ratio = np.full((len(panels), n_classes), np.nan)
-    for p, name in enumerate(panels):
-        for k, c in enumerate(fit.classes):
-            d = frame.loc[(frame["source"] == name) & (frame["klass"] == c), "distance"].to_numpy()
-            if not len(d):
-                continue
-            scale = max(float(d.max()), float(threshold[k]))
-            density[p, k] = _kde(d / scale, grid)
-            panel_threshold[p, k] = threshold[k] / scale
-            panel_ratio[p, k] = hermitry_ratio(d, threshold[k])
-    paper_sources = frame["source"].isin([*method_names, "train_val"])
-    normalized_threshold = np.full(n_classes, np.nan)
-    for k, c in enumerate(fit.classes):
-        d = frame.loc[paper_sources & (frame["klass"] == c), "distance"].to_numpy()
-        normalized_threshold[k] = threshold[k] / max(float(d.max()), float(threshold[k]))
-    counts = np.where(count > 0, count, 0)
-    with np.errstate(invalid="ignore"):
-        pooled = np.nansum(np.nan_to_num(ratio) * counts, axis=1) / counts.sum(axis=1)
-    return xr.Dataset(
-        {
-            "hermitry": (("entry", "class"), ratio),
-            "count": (("entry", "class"), count),
-            "mean_distance": (("entry", "class"), mean_distance),
-            "hermitry_mean": ("entry", np.nanmean(ratio, axis=1)),
-            "hermitry_pooled": ("entry", pooled),
-            "threshold": ("class", threshold),
-            "normalized_threshold": ("class", normalized_threshold),
-            "shrinkage": ("class", fit.shrinkage),
-            "train_count": ("class", fit.counts),
-            "validation_count": (
-                "class",
-                np.array([(ref["validation_labels"].values == c).sum() for c in fit.classes]),
-            ),
-            "density": (("panel", "class", "grid"), density),
-            "panel_threshold": (("panel", "class"), panel_threshold),
-            "panel_hermitry": (("panel", "class"), panel_ratio),
-        },
-        coords={
-            "entry": np.arange(n_entries),
-            "source": ("entry", [e.source for e in entries]),
-            "method": ("entry", [e.method for e in entries]),
-            "level": ("entry", [np.nan if e.level_key < 0 else e.level_key for e in entries]),
-            "class": fit.classes,
-            "class_name": ("class", json.loads(ref.attrs["class_names"])),
-            "panel": panels,
-            "grid": grid,
-        },
-        attrs={
-            "format": HERMITRY_SUMMARY_FORMAT,
-            "low_ratio": float(low_ratio),
-            "percentile": float(ref.attrs["percentile"]),
-            "covariance": str(ref.attrs["covariance"]),
-            "split": str(ref.attrs["split"]),
-            "foreign": str(ref.attrs.get("foreign", "")),
-            "methods": method_names,
-            **dict(attrs or {}),
-        },
-    )
-
-
-def read_summary(path: str | Path):
-    """Open a hermitry summary (NetCDF written by ``store.write_netcdf``) into memory."""
-    return store.read_netcdf(path, HERMITRY_SUMMARY_FORMAT, "hermitry summary")
+    _write(table, None, provenance(run, kind="evaluations", methods=list(maps), seed=seed), output)

@@ -1,0 +1,116 @@
+"""The ROAR summary: every retraining record of one model and its unmasked baseline, as one
+labeled Dataset over ``(method, mode, fraction, seed)``. numpy and xarray only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from saliencybench import store
+from saliencybench.evaluations.roar.spec import MODES, ROAR_FORMAT, order_methods
+
+
+def _read_json(path: str | Path, what: str) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise store.StoreError(
+            f"{path}: unreadable {what} ({error}); delete it and rerun"
+        ) from None
+
+
+def summarize(
+    results: Sequence[str | Path],
+    baselines: Mapping[int, str | Path],
+    *,
+    attrs: Mapping[str, Any] | None = None,
+):
+    """Gather retraining results into one labeled Dataset.
+
+    Args:
+        results: JSON files written by ``compute.retrain``.
+        baselines: checkpoint sidecars of the unmasked models, by seed.
+        attrs: provenance to attach (dataset, model, recipe, model seed, fill).
+
+    Returns:
+        ``xarray.Dataset`` with ``accuracy`` and ``train_accuracy`` over
+        ``(method, mode, fraction, seed)`` and ``baseline_accuracy`` over ``(seed,)``.
+        Missing combinations are NaN.
+    """
+    import xarray as xr
+
+    records = [_read_json(path, "ROAR result") for path in results]
+    for path, record in zip(results, records, strict=True):
+        if record.get("format") != ROAR_FORMAT:
+            raise store.StoreError(f"{path}: not a ROAR result; delete it and rerun")
+    seeds = sorted({int(run["seed"]) for r in records for run in r["runs"]} | set(baselines))
+    methods = order_methods({r["method"] for r in records})
+    modes = [mode for mode in MODES if any(r["mode"] == mode for r in records)]
+    fractions = sorted({float(r["fraction"]) for r in records})
+    shape = (len(methods), len(modes), len(fractions), len(seeds))
+    accuracy = np.full(shape, np.nan)
+    train_accuracy = np.full(shape, np.nan)
+    for record in records:
+        i = methods.index(record["method"])
+        j = modes.index(record["mode"])
+        k = fractions.index(float(record["fraction"]))
+        for run in record["runs"]:
+            s = seeds.index(int(run["seed"]))
+            accuracy[i, j, k, s] = run["test_accuracy"]
+            train_accuracy[i, j, k, s] = run["train_accuracy"]
+    baseline = np.full(len(seeds), np.nan)
+    for seed, path in baselines.items():
+        baseline[seeds.index(int(seed))] = _read_json(path, "checkpoint sidecar")["test_accuracy"]
+    dims = ("method", "mode", "fraction", "seed")
+    return xr.Dataset(
+        {
+            "accuracy": (dims, accuracy, {"long_name": "test accuracy after retraining"}),
+            "train_accuracy": (dims, train_accuracy, {"long_name": "train accuracy"}),
+            "baseline_accuracy": (
+                ("seed",),
+                baseline,
+                {"long_name": "test accuracy of the unmasked model"},
+            ),
+        },
+        coords={"method": methods, "mode": modes, "fraction": fractions, "seed": seeds},
+        attrs=store.flat_attrs({"format": ROAR_FORMAT, **(attrs or {})}),
+    )
+
+
+def summarize_run(
+    results: Sequence[str | Path],
+    baselines: Sequence[str | Path],
+    *,
+    seeds: Sequence[int],
+    dataset: str,
+    model: str,
+    recipe: str,
+    model_seed: int,
+    fill: str,
+    output: str | Path,
+) -> None:
+    """The job of rule ``roar_summary``: :func:`summarize` one model's results, write NetCDF.
+
+    Args:
+        baselines: the sidecars of the unmasked models, one per retraining seed, in the
+            order of ``seeds``.
+        dataset, model, recipe, model_seed, fill: the summary's provenance attributes.
+    """
+    attrs = {
+        "dataset": dataset,
+        "model": model,
+        "recipe": recipe,
+        "model_seed": model_seed,
+        "fill": fill,
+    }
+    summary = summarize(results, dict(zip(seeds, baselines, strict=True)), attrs=attrs)
+    store.write_netcdf(summary, output)
+
+
+def read_summary(path: str | Path):
+    """Open a ROAR summary (NetCDF written by ``store.write_netcdf``) into memory."""
+    return store.read_netcdf(path, ROAR_FORMAT, "ROAR summary")
