@@ -24,6 +24,7 @@ from saliencybench.evaluations.hermitry import spec as hermitry_spec
 from saliencybench.evaluations.randomization import spec as randomization_spec
 from saliencybench.evaluations.roar import spec as roar_spec
 from saliencybench.evaluations.robustness import spec as robustness_spec
+from saliencybench.masking import MODES
 from saliencybench.resources import gpus_for_device, scaled, store_size_mb
 
 SCHEMA = str(Path(workflow.basedir) / "schemas" / "config.schema.yaml")
@@ -50,7 +51,7 @@ wildcard_constraints:
     recipe=_names("recipes"),
     method=_names("methods"),
     seed=r"\d+",
-    mode="|".join(roar_spec.MODES),
+    mode="|".join(MODES),
     frac="|".join(re.escape(paths.fraction_label(f)) for f in config["roar"]["fractions"]),
 
 

@@ -1,7 +1,7 @@
 """The start of every job that runs a model: load the dataset and the model with every hash
 check, resolve the method entry, read the explained classes, and record provenance.
 
-Each evaluation's job begins with :func:`load_run` and ends by writing
+Each job that runs a trained model begins with :func:`load_run` and ends by writing
 :func:`provenance` into its store's attributes, so every store can be traced to the data,
 the checkpoint and the software that made it, and no job runs on a model trained on other
 data or on maps of another checkpoint.

@@ -28,7 +28,6 @@ from saliencybench.planning import (
 )
 
 NAME = "roar"
-MODES = ("roar", "kar")
 # The baselines are model-free and cost nothing; ROAR always draws them.
 BASELINE_METHODS = ("random", "sobel")
 # The format of a retraining record and of the summary that gathers them.

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from saliencybench import store
-from saliencybench.evaluations.roar.spec import MODES, ROAR_FORMAT, order_methods
+from saliencybench.evaluations.roar.spec import ROAR_FORMAT, order_methods
+from saliencybench.masking import MODES
 
 
 def _read_json(path: str | Path, what: str) -> dict[str, Any]:
