@@ -27,6 +27,7 @@ include: "rules/robustness.smk"
 include: "rules/randomization.smk"
 include: "rules/hermitry.smk"
 include: "rules/report.smk"
+include: "rules/verify.smk"
 
 
 # Every attribution store, then the page of every evaluation the experiments list.

@@ -134,3 +134,13 @@ def evaluation_summary_inputs(wildcards):
 def report_inputs(wildcards):
     """Combined summaries, tables, PNG figures and sidecars the report page shows."""
     return _planned(planning.report_inputs)
+
+
+def output_patterns(exclude=()):
+    """``{rule: [regular expression of each output]}``, to name the rule that rebuilds a
+    result (`snakemake verify`). Called at job time, when every rule is defined."""
+    return {
+        each.name: [output.regex().pattern for output in each.products()]
+        for each in workflow.rules
+        if each.name not in exclude
+    }

@@ -138,3 +138,134 @@ def test_write_json_is_atomic(tmp_path: Path):
     target = tmp_path / "x.json"
     store.write_json(target, {"a": 1})
     assert json.loads(target.read_text()) == {"a": 1}
+
+
+# ----------------------------------------------------------------------- array hashes
+
+
+def _chunk_files(array_dir: Path) -> list[Path]:
+    return sorted(p for p in array_dir.rglob("*") if p.is_file() and p.name != "zarr.json")
+
+
+def _attribution_store(path: Path, n: int = 40) -> None:
+    rng = np.random.default_rng(1)
+    split = store.AttributionSplit(
+        rng.normal(size=(n, 8, 8)).astype(np.float32), rng.integers(1, 4, n).astype(np.int64)
+    )
+    store.write_attributions(path, {"test": split}, {"method": "saliency"})
+
+
+def test_deleted_chunk_of_maps_is_named(tmp_path):
+    """Zarr reads a deleted chunk as its fill value; the hash check names the array."""
+    path = tmp_path / "m.zarr"
+    _attribution_store(path)
+    _chunk_files(path / "test" / "maps")[0].unlink()
+    with pytest.raises(store.StoreError, match=r"m\.zarr: array 'test/maps' differs from what"):
+        store.read_attributions(path)
+
+
+def test_deleted_chunk_of_targets_is_named(tmp_path):
+    path = tmp_path / "m.zarr"
+    _attribution_store(path)
+    _chunk_files(path / "test" / "targets")[0].unlink()
+    with pytest.raises(store.StoreError, match=r"'test/targets' differs"):
+        store.read_attributions(path)
+
+
+def test_deleted_chunk_of_dataset_masks_is_named(tmp_path):
+    path = tmp_path / "d.zarr"
+    _write(path, _splits(np.random.default_rng(0)))
+    _chunk_files(path / "test" / "masks")[0].unlink()
+    with pytest.raises(store.StoreError, match=r"'test/masks' differs"):
+        store.read_dataset(path)
+
+
+def test_chunk_rewritten_with_other_valid_data_is_caught(tmp_path):
+    """A chunk that decompresses fine but holds other numbers (the case no codec catches)."""
+    path, other = tmp_path / "m.zarr", tmp_path / "other.zarr"
+    _attribution_store(path)
+    rng = np.random.default_rng(7)
+    split = store.AttributionSplit(
+        rng.normal(size=(40, 8, 8)).astype(np.float32), np.ones(40, np.int64)
+    )
+    store.write_attributions(other, {"test": split}, {"method": "saliency"})
+    mine, theirs = _chunk_files(path / "test" / "maps"), _chunk_files(other / "test" / "maps")
+    mine[0].write_bytes(theirs[0].read_bytes())
+    with pytest.raises(store.StoreError, match=r"'test/maps' differs"):
+        store.read_attributions(path)
+
+
+@pytest.mark.parametrize("offset", [0.3, 0.6, 0.9])
+def test_flipped_bytes_in_a_chunk_never_pass(tmp_path, offset):
+    """Eight flipped bytes either break decompression or change the data: both refused."""
+    path = tmp_path / "m.zarr"
+    _attribution_store(path)
+    chunk = _chunk_files(path / "test" / "maps")[0]
+    data = bytearray(chunk.read_bytes())
+    start = int(len(data) * offset)
+    for index in range(start, start + 8):
+        data[index] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    with pytest.raises(store.StoreError, match=r"m\.zarr: array 'test/maps'"):
+        store.read_attributions(path)
+
+
+def _evaluation_dataset() -> xr.Dataset:
+    rng = np.random.default_rng(3)
+    return xr.Dataset(
+        {"score": (("method", "sample"), rng.normal(size=(3, 50)))},
+        coords={"method": ["saliency", "random", "integrated_gradients"]},
+        attrs={"format": "saliencybench.test/1", "nested": {"a": [1, 2]}},
+    )
+
+
+def test_xarray_store_round_trip_and_deleted_chunk(tmp_path):
+    path = tmp_path / "e.zarr"
+    store.write_xarray(_evaluation_dataset(), path)
+    loaded = store.read_xarray(path, "saliencybench.test/1", "test store")
+    xr.testing.assert_identical(loaded.drop_attrs(), _evaluation_dataset().drop_attrs())
+    assert store.HASHES not in loaded.attrs
+    _chunk_files(path / "score")[0].unlink()
+    with pytest.raises(store.StoreError, match=r"e\.zarr: array 'score' differs"):
+        store.read_xarray(path, "saliencybench.test/1", "test store")
+
+
+def test_netcdf_summary_with_an_edited_value_is_refused(tmp_path):
+    import h5netcdf
+
+    path = tmp_path / "s.nc"
+    store.write_netcdf(_evaluation_dataset(), path)
+    loaded = store.read_netcdf(path, "saliencybench.test/1", "test summary")
+    np.testing.assert_array_equal(loaded["score"].values, _evaluation_dataset()["score"].values)
+    with h5netcdf.File(path, "a") as handle:
+        handle.variables["score"][0, 0] = 42.0
+    with pytest.raises(store.StoreError, match=r"s\.nc: array 'score' differs"):
+        store.read_netcdf(path, "saliencybench.test/1", "test summary")
+
+
+def test_store_without_hashes_is_read_with_a_warning(tmp_path, caplog):
+    """Stores written before stores carried hashes stay readable."""
+    path = tmp_path / "m.zarr"
+    _attribution_store(path)
+    meta = json.loads((path / "zarr.json").read_text())
+    del meta["attributes"][store.HASHES]
+    (path / "zarr.json").write_text(json.dumps(meta))
+    with caplog.at_level("WARNING"):
+        assert store.read_attributions(path).splits["test"].maps.shape == (40, 8, 8)
+    assert "has no array hashes" in caplog.text
+
+
+def test_next_write_removes_stale_temporaries(tmp_path):
+    """A write killed before its rename leaves `.NAME.tmp-*`; the next write removes it."""
+    target = tmp_path / "m.zarr"
+    stale = tmp_path / ".m.zarr.tmp-deadbeef"
+    (stale / "test").mkdir(parents=True)
+    (stale / "test" / "chunk").write_bytes(b"x" * 100)
+    old = tmp_path / ".m.zarr.old-cafecafe"
+    old.mkdir()
+    unrelated = tmp_path / ".other.zarr.tmp-deadbeef"
+    unrelated.mkdir()
+    assert store.stale_temporaries(target) == [old, stale]
+    _attribution_store(target)
+    assert not stale.exists() and not old.exists() and unrelated.exists()
+    assert store.read_attributions(target).attrs["method"] == "saliency"

@@ -3,6 +3,11 @@
 Every store is a Zarr 3 group written to a temporary sibling and renamed into place, so a
 killed job never leaves a half-written store behind. Arrays carry ``dimension_names`` so
 ``xarray.open_zarr(path, group=split)`` works on every store.
+
+Every store (Zarr or NetCDF) records a SHA-256 of each of its arrays in the attribute
+``array_hashes``, written after the arrays; every reader recomputes them before the data are
+used. A deleted chunk (read back as Zarr's fill value) or a flipped byte is a StoreError naming
+the store and the array, not a wrong number.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -23,12 +29,15 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
+log = logging.getLogger("saliencybench")
+
 # Snakemake puts a timestamp file into every directory() output; it is not part of the store.
 warnings.filterwarnings("ignore", message=r".*\.snakemake_timestamp.*")
 
 DATASET_FORMAT = "saliencybench.dataset/1"
 ATTRIBUTION_FORMAT = "saliencybench.attributions/1"
 SPLITS = ("train", "test")
+HASHES = "array_hashes"
 _COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
 # Chunks of about this many bytes along the sample axis: large enough for fast sequential
 # reads, small enough that one sample's lookup does not decompress the whole split.
@@ -49,6 +58,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(final)
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
@@ -62,6 +72,28 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             _remove(tmp)
+
+
+def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Temporary siblings of ``path`` that a killed write left behind (``.NAME.tmp-*``,
+    ``.NAME.old-*``)."""
+    final = Path(path)
+    if not final.parent.is_dir():
+        return []
+    patterns = (f".{final.name}.tmp-*", f".{final.name}.old-*")
+    return sorted(found for pattern in patterns for found in final.parent.glob(pattern))
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> None:
+    """Remove what a killed write of ``path`` left behind.
+
+    Safe because Snakemake never runs two jobs with the same output at once and its lock
+    keeps two runs out of one directory: a temporary sibling of an output about to be
+    written belongs to no live job.
+    """
+    for stale in stale_temporaries(path):
+        log.info("removing %s, left by an interrupted write", stale)
+        _remove(stale)
 
 
 def _remove(path: Path) -> None:
@@ -83,8 +115,11 @@ def _chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
     return (rows, *shape[1:])
 
 
-def _put(group: zarr.Group, name: str, data: np.ndarray, dims: tuple[str, ...]) -> None:
-    data = np.ascontiguousarray(data)
+def _put(
+    group: zarr.Group, name: str, data: np.ndarray, dtype: Any, dims: tuple[str, ...]
+) -> np.ndarray:
+    """Write ``data`` as ``dtype`` into a new array of ``group``; return what was written."""
+    data = np.ascontiguousarray(data, dtype=dtype)
     array = group.create_array(
         name,
         shape=data.shape,
@@ -94,6 +129,7 @@ def _put(group: zarr.Group, name: str, data: np.ndarray, dims: tuple[str, ...]) 
         dimension_names=list(dims),
     )
     array[...] = data
+    return data
 
 
 IMAGE_DIMS = ("sample", "channel", "y", "x")
@@ -116,6 +152,62 @@ def file_hash(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: handle.read(2**20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def array_digest(array: np.ndarray) -> str:
+    """SHA-256 of one array's shape, kind of data and values.
+
+    Numbers are hashed as bytes; strings and objects (the label coordinates of evaluation
+    stores) as their text, which survives every round trip through Zarr and NetCDF.
+    """
+    array = np.asarray(array)
+    digest = hashlib.sha256()
+    if array.dtype.kind in "OUS":
+        digest.update(f"{array.shape}:text;".encode())
+        digest.update("\x1f".join(str(item) for item in array.ravel().tolist()).encode())
+    else:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.shape}:{array.dtype.str};".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def array_hashes(arrays: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """``{name: array_digest}`` for every array, the ``array_hashes`` attribute of a store."""
+    return {name: array_digest(arrays[name]) for name in sorted(arrays)}
+
+
+def check_array_hashes(
+    path: str | os.PathLike[str], what: str, recorded: Any, arrays: Mapping[str, np.ndarray]
+) -> None:
+    """Compare the arrays read from a store with the hashes recorded when it was written.
+
+    Args:
+        recorded: the store's ``array_hashes`` attribute (a mapping, or its JSON text);
+            None for a store written before stores carried hashes, which is read with a
+            warning.
+
+    Raises:
+        StoreError: an array is missing or its content differs from what was written.
+    """
+    if recorded is None or recorded == "":
+        log.warning("%s: %s has no array hashes (written by an older version)", path, what)
+        return
+    if isinstance(recorded, str):
+        try:
+            recorded = json.loads(recorded)
+        except ValueError:
+            raise StoreError(
+                f"{path}: unreadable {HASHES} attribute; delete the {what} and rerun"
+            ) from None
+    for name, expected in sorted(recorded.items()):
+        if name not in arrays:
+            raise StoreError(f"{path}: {what} lacks array {name!r}; delete it and rerun")
+        if array_digest(arrays[name]) != expected:
+            raise StoreError(
+                f"{path}: array {name!r} differs from what was written (damaged or edited "
+                f"since); delete the {what} and rerun"
+            )
 
 
 # --------------------------------------------------------------------------- datasets
@@ -202,13 +294,17 @@ def save_dataset(path: str | os.PathLike[str], dataset: DatasetStore) -> str:
     """Write a dataset held in memory as a store, atomically; return its content hash."""
     with atomic_path(path) as tmp:
         root = zarr.open_group(tmp, mode="w")
+        written = {}
         for split, data in dataset.splits.items():
             group = root.create_group(split)
-            _put(group, "images", data.images.astype(np.uint8, copy=False), IMAGE_DIMS)
-            _put(group, "labels", data.labels.astype(np.int64, copy=False), ("sample",))
+            written[f"{split}/images"] = _put(group, "images", data.images, np.uint8, IMAGE_DIMS)
+            written[f"{split}/labels"] = _put(group, "labels", data.labels, np.int64, ("sample",))
             if data.masks is not None:
-                _put(group, "masks", data.masks.astype(bool, copy=False), ("sample", "y", "x"))
-        root.attrs.update(dataset.attrs)
+                written[f"{split}/masks"] = _put(
+                    group, "masks", data.masks, bool, ("sample", "y", "x")
+                )
+        # last, so a store whose arrays were not all written carries no hashes to match
+        root.attrs.update({**dataset.attrs, HASHES: array_hashes(written)})
     return dataset.content_hash
 
 
@@ -266,6 +362,7 @@ def read_dataset(path: str | os.PathLike[str], *, verify: bool = True) -> Datase
     """
     root = _open_group(path, DATASET_FORMAT, "dataset store")
     attrs = dict(root.attrs)
+    recorded = attrs.pop(HASHES, None)
     splits = {}
     for split in SPLITS:
         images = _read_array(root, f"{split}/images", path, "dataset store")
@@ -280,6 +377,11 @@ def read_dataset(path: str | os.PathLike[str], *, verify: bool = True) -> Datase
             )
         splits[split] = DatasetSplit(images, labels, masks)
     if verify:
+        if recorded is not None:  # names the damaged array; stores before hashes lack it
+            read = dict(_split_arrays(splits))
+            read.update({f"{s}/masks": d.masks for s, d in splits.items() if d.masks is not None})
+            check_array_hashes(path, "dataset store", recorded, read)
+        # the content hash is the dataset's identity in every sidecar: it must match too
         if content_hash(_split_arrays(splits)) != attrs.get("content_hash"):
             raise StoreError(f"{path}: content hash mismatch; delete it and rerun")
     return DatasetStore(str(path), splits, attrs)
@@ -313,27 +415,44 @@ def write_attributions(
     """Write an attribution store atomically (one group per split)."""
     with atomic_path(path) as tmp:
         root = zarr.open_group(tmp, mode="w")
+        written = {}
         for split, data in splits.items():
             group = root.create_group(split)
-            _put(group, "maps", data.maps.astype(np.float32, copy=False), ("sample", "y", "x"))
-            _put(group, "targets", data.targets.astype(np.int64, copy=False), ("sample",))
+            written[f"{split}/maps"] = _put(
+                group, "maps", data.maps, np.float32, ("sample", "y", "x")
+            )
+            written[f"{split}/targets"] = _put(
+                group, "targets", data.targets, np.int64, ("sample",)
+            )
             if data.raw is not None:
-                _put(group, "raw", data.raw.astype(np.float32, copy=False), IMAGE_DIMS)
-        root.attrs.update({"format": ATTRIBUTION_FORMAT, "splits": list(splits), **attrs})
+                written[f"{split}/raw"] = _put(group, "raw", data.raw, np.float32, IMAGE_DIMS)
+        root.attrs.update(
+            {
+                "format": ATTRIBUTION_FORMAT,
+                "splits": list(splits),
+                **attrs,
+                HASHES: array_hashes(written),
+            }
+        )
 
 
 def read_attributions(path: str | os.PathLike[str]) -> AttributionStore:
     """Read an attribution store into memory; raises StoreError when unreadable."""
     root = _open_group(path, ATTRIBUTION_FORMAT, "attribution store")
     attrs = dict(root.attrs)
+    recorded = attrs.pop(HASHES, None)
     splits = {}
+    read = {}
     for split in attrs.get("splits", []):
-        maps = _read_array(root, f"{split}/maps", path, "attribution store")
-        targets = _read_array(root, f"{split}/targets", path, "attribution store")
-        raw = None
-        if f"{split}/raw" in root:
-            raw = _read_array(root, f"{split}/raw", path, "attribution store")
-        splits[split] = AttributionSplit(maps, targets, raw)
+        for name in ("maps", "targets", "raw"):
+            if name != "raw" or f"{split}/raw" in root:
+                read[f"{split}/{name}"] = _read_array(
+                    root, f"{split}/{name}", path, "attribution store"
+                )
+        splits[split] = AttributionSplit(
+            read[f"{split}/maps"], read[f"{split}/targets"], read.get(f"{split}/raw")
+        )
+    check_array_hashes(path, "attribution store", recorded, read)
     return AttributionStore(str(path), splits, attrs)
 
 
@@ -356,47 +475,79 @@ def write_xarray(dataset, path: str | os.PathLike[str]) -> None:
     """Write an xarray Dataset as a Zarr store, atomically; its ``format`` attribute names it."""
     dataset = dataset.copy()
     dataset.attrs = flat_attrs(dataset.attrs)
+    dataset.attrs.pop(HASHES, None)
     with atomic_path(path) as tmp, warnings.catch_warnings():
         # String coordinates (method and reduction names) have no Zarr 3 data type yet;
         # zarr-python and xarray read them back, which is all these stores need.
         warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
         dataset.to_zarr(tmp, mode="w", consolidated=False, zarr_format=3)
+        # Hashed as a reader will see the arrays (after decoding), then recorded last.
+        hashes = array_hashes(_variables(_open_xarray_zarr(tmp)))
+        zarr.open_group(str(tmp), mode="r+").attrs[HASHES] = hashes
+
+
+def _variables(dataset) -> dict[str, np.ndarray]:
+    """The arrays of an xarray Dataset that its hashes cover: data variables and coordinates."""
+    return {str(name): variable.values for name, variable in dataset.variables.items()}
+
+
+def _open_xarray_zarr(path: str | os.PathLike[str]):
+    import xarray as xr
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="zarr")
+        return xr.open_zarr(path, consolidated=False).load()
+
+
+def _checked(dataset, path: str | os.PathLike[str], what: str):
+    """``dataset`` after comparing its arrays with its recorded hashes, without them."""
+    check_array_hashes(path, what, dataset.attrs.pop(HASHES, None), _variables(dataset))
+    return dataset
 
 
 def read_xarray(path: str | os.PathLike[str], expected_format: str, what: str):
-    """Open an evaluation store written by :func:`write_xarray` and load it into memory."""
-    import xarray as xr
-
+    """Open an evaluation store written by :func:`write_xarray`, load it into memory and
+    check its array hashes."""
     _open_group(path, expected_format, what)
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=UserWarning, module="zarr")
-            return xr.open_zarr(path, consolidated=False).load()
+        dataset = _open_xarray_zarr(path)
     except Exception as error:
         raise StoreError(
             f"{path}: {what} is corrupt ({type(error).__name__}: {error}); delete it and rerun"
         ) from None
+    return _checked(dataset, path, what)
 
 
 def write_netcdf(dataset, path: str | os.PathLike[str]) -> None:
     """Write a summary Dataset as NetCDF (h5netcdf), atomically."""
+    import h5netcdf
+
     dataset = dataset.copy()
     dataset.attrs = flat_attrs(dataset.attrs)
+    dataset.attrs.pop(HASHES, None)
     with atomic_path(path) as tmp:
         dataset.to_netcdf(tmp, engine="h5netcdf")
+        # Hashed as a reader will see the arrays (after decoding), then recorded last.
+        hashes = array_hashes(_variables(_open_netcdf(tmp)))
+        with h5netcdf.File(tmp, "a") as handle:
+            handle.attrs[HASHES] = json.dumps(hashes, sort_keys=True)
 
 
 def read_netcdf(path: str | os.PathLike[str], expected_format: str, what: str):
     """Open a summary written by :func:`write_netcdf`, loaded into memory and checked."""
-    import xarray as xr
-
     if not Path(path).is_file():
         raise StoreError(f"{path}: {what} does not exist")
     try:
-        with xr.open_dataset(path, engine="h5netcdf") as opened:
-            summary = opened.load()
+        summary = _open_netcdf(path)
     except (OSError, ValueError) as error:
         raise StoreError(f"{path}: unreadable {what} ({error}); delete it and rerun") from None
     if summary.attrs.get("format") != expected_format:
         raise StoreError(f"{path}: not a {what}; delete it and rerun")
-    return summary
+    return _checked(summary, path, what)
+
+
+def _open_netcdf(path: str | os.PathLike[str]):
+    import xarray as xr
+
+    with xr.open_dataset(path, engine="h5netcdf") as opened:
+        return opened.load()
