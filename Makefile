@@ -7,7 +7,7 @@ CORES ?= all
 # where one exists; any machine with network access gets the same releases from PyPI.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run roar curves robustness randomization hermitry smoke test test-slurm lint format benchmark clean
+.PHONY: run roar curves robustness randomization hermitry smoke verify test test-faults test-slurm lint format benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,16 @@ smoke: $(VENV)
 			--directory smoke/$$name --configfile $(CURDIR)/$$preset || exit 1; \
 	done
 
+# Every store, summary and checkpoint under results/ against the hashes written with it.
+verify: $(VENV)
+	$(BIN)/snakemake --profile profiles/default --cores 1 verify
+
 test: $(VENV)
 	$(BIN)/python -m pytest -q
+
+# Runs killed with SIGKILL at several moments, resumed, compared with an uninterrupted run.
+test-faults: $(VENV)
+	$(BIN)/python -m pytest -q -m faults --run-faults tests/test_faults.py
 
 # The workflow under a real one-node SLURM cluster on this machine; root on Debian only (it
 # installs SLURM, starts its daemons and stops them again). The executor plugin goes into

@@ -41,6 +41,20 @@ def validate(config, schema):
 validate(config, SCHEMA)
 
 
+# `device: cuda` on a machine without CUDA would fail in the first model job. Checked only
+# where the jobs run on this machine: under a cluster executor the login node may have no
+# GPU while the nodes do. Snakemake names the executor only after parsing, so the check is
+# an onstart handler: in the main process, before the first job (not in a dry run).
+onstart:
+    from saliencybench.preflight import cuda_device_problem
+
+    _executor = workflow.executor_plugin.common_settings
+    if workflow.is_main_process and _executor.local_exec and not _executor.touch_exec:
+        _problem = cuda_device_problem(config["device"])
+        if _problem:
+            raise WorkflowError(f"Invalid config: config key 'device': {_problem}")
+
+
 def _names(section):
     return "|".join(re.escape(name) for name in sorted(config[section]))
 

@@ -38,3 +38,20 @@ def finished_snakemake(tmp_path_factory, snakemake_run) -> FinishedRun:
         return workdir, done
 
     return run
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-faults",
+        action="store_true",
+        help="run the slow kill-and-resume tests (marker faults; `make test-faults`)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-faults"):
+        return
+    skip = pytest.mark.skip(reason="kill-and-resume test: `make test-faults` runs it")
+    for item in items:
+        if "faults" in item.keywords:
+            item.add_marker(skip)

@@ -4,6 +4,7 @@ folders), written by the tests that read them."""
 import gzip
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -52,3 +53,48 @@ def write_image(path, size, color_box=None):
         pixels[top:bottom, left:right] = (255, 0, 0)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels).save(path)
+
+
+def write_class_folders(root, layout, size=(12, 12)):
+    """An ImageNet-style tree: ``layout`` maps split folder -> class -> image count; a
+    class with 0 images becomes an empty folder (holding only a non-image file)."""
+    for split, classes in layout.items():
+        for label, count in classes.items():
+            folder = root / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            if count == 0:
+                (folder / "notes.txt").write_text("not an image\n")
+            for i in range(count):
+                write_image(folder / f"{i}.png", size)
+    return root
+
+
+def write_food101(root, train, test, classes=None, size=(12, 12)):
+    """A Food-101 tree: ``train`` and ``test`` map class -> image count; ``classes``, when
+    given, is written to meta/classes.txt."""
+    (root / "meta").mkdir(parents=True, exist_ok=True)
+    for split, counts in (("train", train), ("test", test)):
+        lines = []
+        for label, count in counts.items():
+            for i in range(count):
+                write_image(root / "images" / label / f"{split}{i}.jpg", size)
+                lines.append(f"{label}/{split}{i}")
+        (root / "meta" / f"{split}.txt").write_text("".join(line + "\n" for line in lines))
+    if classes is not None:
+        (root / "meta" / "classes.txt").write_text("".join(c + "\n" for c in classes))
+    return root
+
+
+def truncate(path, keep=0.5):
+    """Cut a file to a fraction of its bytes, as an interrupted copy leaves it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def write_state_dict(path: Path) -> Path:
+    """A small plain state_dict file, as validation wants a weights file to be (whether its
+    tensors fit the architecture is the train job's check)."""
+    import torch
+
+    torch.save({"weight": torch.zeros(1)}, path)
+    return path

@@ -200,3 +200,233 @@ def test_canonical_sorts_every_mapping_and_keeps_list_order():
     assert repr(canonical(entry)) == repr(canonical(reordered))
     assert canonical(entry)["splits"] == ["b", "a"]
     assert list(canonical(entry)) == ["options", "source", "splits"]
+
+
+# ----------------------------------------------------------------------- weights files
+
+
+def _save(path, obj, **options):
+    """``torch.save(obj, path)``; returns the path as a string."""
+    import torch
+
+    torch.save(obj, path, **options)
+    return str(path)
+
+
+def _tiny_state():
+    from torch import nn
+
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Linear(4, 3)).state_dict()
+
+
+class _Pickled:
+    """A class of this test module: a file that pickles it is more than a state_dict."""
+
+
+def _weights_error(config, weights) -> str:
+    config["models"]["small_cnn"]["weights"] = str(weights)
+    return config_error(config)
+
+
+def test_readable_weights_files_pass_validation(config, tmp_path):
+    """torch.save's zip and legacy formats, bare or wrapped, with DataParallel's prefix."""
+    state = _tiny_state()
+    for weights in (
+        _save(tmp_path / "plain.pt", state),
+        _save(tmp_path / "legacy.pt", state, _use_new_zipfile_serialization=False),
+        _save(tmp_path / "wrapped.pt", {"epoch": 3, "state_dict": state}),
+        _save(tmp_path / "prefixed.pt", {"model": {f"module.{k}": v for k, v in state.items()}}),
+    ):
+        entry = copy.deepcopy(config)
+        entry["models"]["small_cnn"]["weights"] = weights
+        validate(entry)
+
+
+def test_weights_file_is_read_without_torch_into_shapes(tmp_path):
+    from saliencybench.preflight import read_state_dict_shapes
+
+    state = _tiny_state()
+    expected = {key: tuple(value.shape) for key, value in state.items()}
+    assert read_state_dict_shapes(_save(tmp_path / "a.pt", state)) == expected
+    legacy = _save(tmp_path / "b.pt", state, _use_new_zipfile_serialization=False)
+    assert read_state_dict_shapes(legacy) == expected
+    wrapped = _save(tmp_path / "c.pt", {"model": {f"module.{k}": v for k, v in state.items()}})
+    assert read_state_dict_shapes(wrapped) == expected
+
+
+def test_missing_weights_file(config, tmp_path):
+    missing = tmp_path / "resnet50.pth"
+    message = _weights_error(config, missing)
+    assert message == f"config key 'models.small_cnn.weights': {missing}: does not exist"
+    assert "relative to" in _weights_error(config, "no-such-weights.pth")
+    assert _weights_error(config, tmp_path).endswith(": is a directory, not a state_dict file")
+
+
+def test_weights_file_of_a_pickled_model(config, tmp_path):
+    from torch import nn
+
+    whole = _save(tmp_path / "whole.pt", nn.Sequential(nn.Linear(2, 3)))
+    message = _weights_error(config, whole)
+    assert message.startswith(f"config key 'models.small_cnn.weights': {whole}: ")
+    assert "a pickled object (torch.nn.modules.container.Sequential), not a plain state_dict" in (
+        message
+    )
+    assert "save model.state_dict()" in message
+    legacy = _save(tmp_path / "legacy.pt", nn.Linear(2, 3), _use_new_zipfile_serialization=False)
+    assert "a pickled object (torch.nn.modules.linear.Linear)" in _weights_error(config, legacy)
+
+
+def test_weights_file_with_an_arbitrary_object_is_refused_by_name(config, tmp_path):
+    arbitrary = _save(tmp_path / "a.pt", {"state_dict": _tiny_state(), "extra": _Pickled()})
+    assert "a pickled object (test_config._Pickled)" in _weights_error(config, arbitrary)
+    callable_ = _save(tmp_path / "b.pt", {"run": print})
+    assert "a pickled object (builtins.print)" in _weights_error(config, callable_)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ([1, 2], "holds a list, not a state_dict"),
+        ({"epoch": 3}, "entry 'epoch' is an int, not a tensor"),
+        ({}, "holds an empty state_dict"),
+    ],
+)
+def test_weights_file_that_holds_no_state_dict(config, tmp_path, content, expected):
+    assert expected in _weights_error(config, _save(tmp_path / "w.pt", content))
+
+
+def test_weights_file_not_written_by_torch_save(config, tmp_path):
+    import pickle
+    import zipfile
+
+    text = tmp_path / "notes.txt"
+    text.write_text("weights")
+    assert "not a file written by torch.save" in _weights_error(config, text)
+    pickled = tmp_path / "plain.pkl"
+    pickled.write_bytes(pickle.dumps({"w": [1.0]}, protocol=2))
+    assert "not a file written by torch.save" in _weights_error(config, pickled)
+    archive = tmp_path / "other.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("other/readme.txt", "hello")
+    assert "a zip archive without data.pkl" in _weights_error(config, archive)
+    truncated = tmp_path / "truncated.pt"
+    legacy = _save(tmp_path / "l.pt", _tiny_state(), _use_new_zipfile_serialization=False)
+    truncated.write_bytes(open(legacy, "rb").read()[:200])
+    assert "a damaged pickle" in _weights_error(config, truncated)
+
+
+def test_torchscript_archive_is_not_a_state_dict(config, tmp_path):
+    import warnings
+
+    import torch
+    from torch import nn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated, and that is the point
+        path = tmp_path / "scripted.pt"
+        torch.jit.save(torch.jit.script(nn.Linear(2, 3)), path)
+    assert "a TorchScript archive (torch.jit.save)" in _weights_error(config, path)
+
+
+def test_weights_check_loads_no_torch(tmp_path):
+    """The check runs when the Snakefile is parsed: it reads the file without torch."""
+    import subprocess
+    import sys
+
+    path = _save(tmp_path / "w.pt", _tiny_state())
+    code = (
+        "import sys\n"
+        "from saliencybench.preflight import read_state_dict_shapes\n"
+        f"print(len(read_state_dict_shapes({path!r})), "
+        "sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "9 []"
+
+
+# ----------------------------------------------------------------------- device: cuda
+
+
+def test_cuda_device_problem_on_a_machine_without_cuda():
+    from saliencybench.preflight import CudaProbe, cuda_device_problem
+
+    def none():
+        return CudaProbe(0, "no NVIDIA driver: libcuda.so.1 not found")
+
+    message = cuda_device_problem("cuda", probe=none)
+    assert message == (
+        "'cuda', but this machine has no CUDA device (no NVIDIA driver: libcuda.so.1 not "
+        "found) and the jobs run here; use 'auto' or 'cpu'"
+    )
+    assert "'cuda:1', but this machine has no CUDA device" in cuda_device_problem("cuda:1", none)
+    # auto falls back to the CPU and cpu needs nothing: neither is probed
+    for device in ("auto", "cpu"):
+        assert cuda_device_problem(device, probe=lambda: pytest.fail("probed")) is None
+
+
+def test_cuda_device_problem_counts_devices():
+    from saliencybench.preflight import CudaProbe, cuda_device_problem
+
+    def two():
+        return CudaProbe(2)
+
+    assert cuda_device_problem("cuda", two) is None
+    assert cuda_device_problem("cuda:1", two) is None
+    assert cuda_device_problem("cuda:2", two) == (
+        "'cuda:2', but this machine has 2 CUDA device(s), cuda:0 to cuda:1"
+    )
+    # a machine the probe cannot judge (ROCm runs 'cuda' through HIP) is let through
+    assert cuda_device_problem("cuda", lambda: CudaProbe(None, "an AMD ROCm machine")) is None
+
+
+class _FakeDriver:
+    """libcuda through ctypes: cuInit's status and the count cuDeviceGetCount writes."""
+
+    def __init__(self, init_status: int, count: int = 0) -> None:
+        self.init_status, self.count = init_status, count
+
+    def cuInit(self, flags):  # noqa: N802 (the driver's name)
+        return self.init_status
+
+    def cuDeviceGetCount(self, pointer):  # noqa: N802
+        pointer._obj.value = self.count  # ctypes.byref keeps the c_int in _obj
+        return 0
+
+
+def test_probe_cuda_asks_the_driver(tmp_path, monkeypatch):
+    from saliencybench.preflight import probe_cuda
+
+    def missing(name):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    absent = tmp_path / "kfd"
+    found = probe_cuda(("libcuda.so.1",), absent, load=missing)
+    assert (found.devices, found.reason) == (0, "no NVIDIA driver: libcuda.so.1 not found")
+    absent.touch()  # an AMD ROCm machine: no verdict
+    assert probe_cuda(("libcuda.so.1",), absent, load=missing).devices is None
+    assert probe_cuda(load=lambda name: _FakeDriver(0, 3)).devices == 3
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    hidden = probe_cuda(load=lambda name: _FakeDriver(100))
+    assert hidden.devices == 0
+    assert hidden.reason == (
+        "the NVIDIA driver reports CUDA_ERROR_NO_DEVICE with CUDA_VISIBLE_DEVICES=''"
+    )
+
+
+def test_probe_cuda_agrees_with_torch():
+    """The real driver probe, here: as many devices as torch sees (none without a GPU)."""
+    import torch
+
+    from saliencybench.preflight import probe_cuda
+
+    if torch.version.cuda is None:
+        pytest.skip("torch is built without CUDA")
+    found = probe_cuda()
+    assert found.devices == torch.cuda.device_count(), found.reason

@@ -406,8 +406,10 @@ def test_perturbation_curves_settings_are_the_job_arguments(default_config):
         "device",
     }
     keywords = inspect.signature(compute.compute).parameters
+    # the adapter passes the output and the chance gate (a config key that changes no output)
     assert set(settings) == {k for k, p in keywords.items() if p.kind is p.KEYWORD_ONLY} - {
-        "output"
+        "output",
+        "chance_margin",
     }
     assert settings["steps"] == default_config["curves"]["steps"] == 20
     # no method list: dropping another method reruns none of this method's jobs

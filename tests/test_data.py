@@ -1,12 +1,24 @@
 """Dataset sources on tiny files in each real format, and the procedural shapes."""
 
+import gzip
+import logging
 import os
 import pickle
 import struct
 
 import numpy as np
 import pytest
-from fakes import write_cifar, write_image, write_mnist
+import yaml
+from fakes import (
+    idx_bytes,
+    truncate,
+    write_cifar,
+    write_class_folders,
+    write_food101,
+    write_image,
+    write_mnist,
+)
+from support import ROOT, config_error
 
 from saliencybench.data import (
     SOURCES,
@@ -121,6 +133,79 @@ def test_mnist_truncated_and_wrong_magic(tmp_path):
         load_source("mnist", {"path": str(tmp_path / "fresh")}, seed=0)
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_mnist_short_multidimensional_header_is_named(tmp_path, compress):
+    # magic 2051 announces 3 dimensions: 16 header bytes, but the file stops after 8
+    write_mnist(tmp_path, np.random.default_rng(0), compress)
+    name = "train-images-idx3-ubyte" + (".gz" if compress else "")
+    short = struct.pack(">II", 2051, 5)
+    if compress:
+        with gzip.open(tmp_path / name, "wb") as handle:
+            handle.write(short)
+    else:
+        (tmp_path / name).write_bytes(short)
+    expected = f"{tmp_path / name}: IDX header truncated at 8 bytes, expected 16"
+    with pytest.raises(DatasetError, match=expected):
+        check_source("mnist", {"path": str(tmp_path)})
+    with pytest.raises(DatasetError, match=expected):
+        load_source("mnist", {"path": str(tmp_path)}, seed=0)
+
+
+def test_mnist_headers_are_checked_at_validation(tmp_path):
+    rng = np.random.default_rng(0)
+    write_mnist(tmp_path, rng, compress=False)
+    images = tmp_path / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes() + b"\0\0")
+    with pytest.raises(DatasetError, match=f"{images}: 3922 bytes.*expected 3920.*extra bytes"):
+        check_source("mnist", {"path": str(tmp_path)})
+    write_mnist(tmp_path, rng, compress=False)
+    labels = tmp_path / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(idx_bytes(np.zeros(4, np.uint8), 2049))  # 3 test images, 4 labels
+    with pytest.raises(
+        DatasetError, match=r"t10k-images-idx3-ubyte: 3 images but .*t10k-labels-idx1-ubyte has 4"
+    ):
+        check_source("mnist", {"path": str(tmp_path)})
+    write_mnist(tmp_path, rng, compress=False)
+    test_images = tmp_path / "t10k-images-idx3-ubyte"
+    test_images.write_bytes(idx_bytes(np.zeros((3, 32, 32), np.uint8), 2051))
+    with pytest.raises(DatasetError, match=f"{test_images}: images are 32x32 but .* are 28x28"):
+        check_source("mnist", {"path": str(tmp_path)})
+    write_mnist(tmp_path, rng, compress=False)
+    images.write_bytes(struct.pack(">I", 2049) + images.read_bytes()[4:])
+    with pytest.raises(DatasetError, match=f"{images}: IDX magic number 2049, expected 2051"):
+        check_source("mnist", {"path": str(tmp_path)})
+    images.write_bytes(b"\0\0")
+    with pytest.raises(DatasetError, match=f"{images}: 2 bytes, too short for an IDX header"):
+        check_source("mnist", {"path": str(tmp_path)})
+
+
+def test_mnist_gzipped_data_is_checked_when_loaded(tmp_path):
+    # validation reads only the header of a .gz; a short body is found by the loader
+    write_mnist(tmp_path, np.random.default_rng(0), compress=True)
+    images = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(images, "rb") as handle:
+        payload = handle.read()
+    with gzip.open(images, "wb") as handle:
+        handle.write(payload[:-100])
+    check_source("mnist", {"path": str(tmp_path)})
+    with pytest.raises(DatasetError, match=f"{images}: 3820 bytes of data.*truncated"):
+        load_source("mnist", {"path": str(tmp_path)}, seed=0)
+    truncate(images)  # an interrupted download: the gzip stream ends early
+    with pytest.raises(DatasetError, match=f"{images}: unreadable"):
+        load_source("mnist", {"path": str(tmp_path)}, seed=0)
+
+
+def test_mnist_test_label_beyond_train_labels(tmp_path):
+    write_mnist(tmp_path, np.random.default_rng(0), compress=False)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(
+        idx_bytes(np.arange(5, dtype=np.uint8), 2049)
+    )
+    labels = tmp_path / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(idx_bytes(np.array([0, 1, 7], np.uint8), 2049))
+    with pytest.raises(DatasetError, match=f"{labels}: label 7, but the train labels.* up to 4"):
+        load_source("mnist", {"path": str(tmp_path)}, seed=0)
+
+
 # ----------------------------------------------------------------------------- CIFAR-10
 
 
@@ -153,6 +238,32 @@ def test_cifar10_refuses_arbitrary_pickles(tmp_path):
     finally:
         os.chdir(cwd)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_cifar10_damaged_batches_are_named(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar(folder, np.random.default_rng(0))
+    batch = folder / "data_batch_3"
+    original = batch.read_bytes()
+    batch.write_bytes(b"")
+    with pytest.raises(DatasetError, match=f"{batch}: empty file"):
+        check_source("cifar10", {"path": str(tmp_path)})
+    batch.write_bytes(original)
+    truncate(batch)
+    check_source("cifar10", {"path": str(tmp_path)})  # validation does not unpickle
+    with pytest.raises(DatasetError, match=f"{batch}: not a CIFAR python batch.*truncated"):
+        load_source("cifar10", {"path": str(tmp_path)}, seed=0)
+    bad = {
+        "(3, 4096)": {b"data": np.zeros((3, 4096), np.uint8), b"labels": [0, 1, 2, 3]},
+        "int64": {b"data": np.zeros((4, 3072), np.int64), b"labels": [0, 1, 2, 3]},
+        "labels range 0..12": {b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2, 12]},
+        "'fine_labels'": {b"data": np.zeros((4, 3072), np.uint8), b"fine_labels": [0, 1, 2, 3]},
+    }
+    for expected, payload in bad.items():
+        with open(batch, "wb") as handle:
+            pickle.dump(payload, handle)
+        with pytest.raises(DatasetError, match=rf"{batch}: .*{expected}"):
+            load_source("cifar10", {"path": str(tmp_path)}, seed=0)
 
 
 # ----------------------------------------------------------------------------- image folders
@@ -189,6 +300,133 @@ def test_food101_layout(tmp_path):
     assert loaded.test.images.shape == (2, 3, 8, 8)
 
 
+TWO = {"cat": 2, "dog": 2}
+
+
+def _folder_error(root, **options) -> str:
+    """The message check_source gives for an image folder, which must be one line."""
+    with pytest.raises(DatasetError) as caught:
+        check_source("image_folder", {"path": str(root), "image_size": 8, **options})
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_image_folder_classes_are_checked_at_validation(tmp_path):
+    single = write_class_folders(tmp_path / "single", {"train": {"cat": 2}, "val": {"cat": 2}})
+    message = _folder_error(single)
+    assert f"{single / 'train'}: 1 class folder(s) ('cat')" in message
+    assert "at least two class folders" in message
+    empty = write_class_folders(tmp_path / "empty", {"train": {"cat": 2, "dog": 0}, "val": TWO})
+    message = _folder_error(empty)
+    assert f"{empty / 'train' / 'dog'}: class folder without image files" in message
+    extra = write_class_folders(tmp_path / "extra", {"train": TWO, "val": {**TWO, "bird": 1}})
+    message = _folder_error(extra)
+    assert f"{extra / 'val' / 'bird'}: class 'bird' has no folder in {extra / 'train'}" in message
+    assert "would be dropped" in message
+    missing = write_class_folders(tmp_path / "missing", {"train": TWO, "test": {"cat": 2}})
+    message = _folder_error(missing)
+    assert (
+        f"{missing / 'train' / 'dog'}: class 'dog' has no folder in {missing / 'test'}" in message
+    )
+    hollow = write_class_folders(tmp_path / "hollow", {"train": TWO, "val": {"cat": 1, "dog": 0}})
+    assert f"{hollow / 'val' / 'dog'}: class folder without image files" in _folder_error(hollow)
+    flat = write_class_folders(tmp_path / "flat", {"train": TWO})
+    write_image(flat / "val" / "ILSVRC2012_val_00000001.JPEG", (12, 12))
+    message = _folder_error(flat)
+    assert f"{flat / 'val'}: no class folders (its images lie directly in it)" in message
+
+
+def test_image_folder_error_is_wrapped_by_config_validation(tmp_path):
+    single = write_class_folders(tmp_path, {"train": {"cat": 2}, "val": {"cat": 2}})
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["datasets"]["pets"] = {"source": "image_folder", "options": {"path": str(single)}}
+    message = config_error(config)
+    assert message.startswith(f"config key 'datasets.pets': {single / 'train'}: 1 class folder")
+
+
+def test_food101_lists_are_checked_at_validation(tmp_path):
+    single = write_food101(tmp_path / "single", {"sushi": 2}, {"sushi": 1})
+    message = _folder_error(single)
+    assert f"{single / 'images'}: 1 class(es); expected at least two classes" in message
+    unlisted = write_food101(
+        tmp_path / "unlisted", TWO, {"cat": 1, "dog": 1, "eel": 1}, classes=["cat", "dog"]
+    )
+    message = _folder_error(unlisted)
+    meta = unlisted / "meta"
+    assert f"{meta / 'test.txt'}: 'eel/test0' is of class 'eel', which is not in" in message
+    assert str(meta / "classes.txt") in message
+    no_test = write_food101(tmp_path / "no_test", TWO, {"cat": 1})
+    message = _folder_error(no_test)
+    assert f"{no_test / 'meta' / 'test.txt'}: no test image of class 'dog'" in message
+
+
+def test_image_folder_refuses_far_smaller_images_at_load(tmp_path):
+    root = write_class_folders(tmp_path, {"train": TWO, "val": TWO}, size=(20, 16))
+    write_image(root / "train" / "dog" / "tiny.png", (40, 3))
+    write_image(root / "val" / "cat" / "tiny.png", (3, 3))
+    options = {"path": str(root), "image_size": 16}
+    check_source("image_folder", options)  # sizes are found when the images are read
+    # the default threshold is a quarter of image_size: 16 // 4 = 4
+    with pytest.raises(DatasetError) as caught:
+        load_source("image_folder", options, seed=0)
+    message = str(caught.value)
+    assert message.startswith(f"{root / 'train' / 'dog' / 'tiny.png'}: 40x3 pixels")
+    assert "shorter side below 4 (image_size 16); 2 of 10 images" in message
+    assert "'min_image_size'" in message
+    with pytest.raises(DatasetError, match="tiny.png: 40x3 pixels, shorter side below 6 .*2 of"):
+        load_source("image_folder", {**options, "min_image_size": 6}, seed=0)
+    # 0 accepts any size: the old behaviour, upscale and crop
+    loaded = load_source("image_folder", {**options, "min_image_size": 0}, seed=0)
+    assert loaded.train.images.shape == (5, 3, 16, 16)
+    assert loaded.test.images.shape == (5, 3, 16, 16)
+
+
+def test_image_folder_unreadable_files_are_named_or_skipped(tmp_path, caplog):
+    root = write_class_folders(tmp_path, {"train": {"cat": 3, "dog": 2}, "val": TWO})
+    broken = root / "train" / "cat" / "1.png"
+    from PIL import Image
+
+    # noise, so that half of the file cuts the pixel data (a black PNG is mostly header)
+    noise = np.random.default_rng(0).integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(broken)
+    truncate(broken)
+    (root / "val" / "dog" / "._0.png").write_bytes(b"\0\5\26\7 macOS resource fork")
+    options = {"path": str(root), "image_size": 8}
+    check_source("image_folder", options)
+    with pytest.raises(DatasetError) as caught:
+        load_source("image_folder", options, seed=0)
+    message = str(caught.value)
+    assert message.startswith(f"{broken}: unreadable image (")
+    assert "2 unreadable file(s)" in message and "'skip_unreadable: true'" in message
+    with caplog.at_level(logging.WARNING, logger="saliencybench"):
+        loaded = load_source("image_folder", {**options, "skip_unreadable": True}, seed=0)
+    assert len(loaded.train.labels) == 4 and len(loaded.test.labels) == 4
+    assert loaded.train.labels.tolist() == [0, 0, 1, 1]
+    (warning,) = [r for r in caplog.records if r.name == "saliencybench"]
+    assert "skipped 2 unreadable image file(s)" in warning.getMessage()
+    assert str(broken) in warning.getMessage() and "._0.png" in warning.getMessage()
+    for path in (root / "val" / "cat").iterdir():
+        path.write_bytes(b"garbage")
+    with pytest.raises(DatasetError, match="class 'cat' has no readable test image left"):
+        load_source("image_folder", {**options, "skip_unreadable": True}, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("skip_unreadable", "yes", "option 'skip_unreadable' must be true or false"),
+        ("min_image_size", -1, "option 'min_image_size' must be an integer >= 0 or null"),
+        ("resize", 6, "option 'resize' 6 is smaller than 'image_size' 8"),
+        ("max_per_class", 0, "option 'max_per_class' must be an integer >= 1 or null"),
+        ("image_size", True, "option 'image_size' must be an integer >= 8"),
+    ],
+)
+def test_image_folder_option_checks(tmp_path, option, value, expected):
+    root = write_class_folders(tmp_path, {"train": TWO, "val": TWO})
+    assert expected in _folder_error(root, **{option: value})
+
+
 # ----------------------------------------------------------------------------- checks
 
 
@@ -205,6 +443,19 @@ def test_check_source_errors(tmp_path):
     with pytest.raises(DatasetError, match="CIFAR-10 batch file data_batch_1 not found"):
         check_source("cifar10", {"path": str(tmp_path)})
     assert set(SOURCES.names()) == {"digits", "shapes", "mnist", "cifar10", "image_folder"}
+
+
+@pytest.mark.parametrize(
+    ("source", "options", "expected"),
+    [
+        ("digits", {"test_fraction": "0.2"}, "option 'test_fraction' must be a number"),
+        ("shapes", {"distractors": -1}, "option 'distractors' must be an integer >= 0"),
+        ("shapes", {"object_scale": [0.2]}, "option 'object_scale' must be two numbers"),
+    ],
+)
+def test_procedural_option_errors_are_dataset_errors(source, options, expected):
+    with pytest.raises(DatasetError, match=expected):
+        check_source(source, options)
 
 
 def test_channel_stats_match_numpy():

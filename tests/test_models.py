@@ -1,12 +1,15 @@
 """Model registry: every architecture builds, and its activations are safe for captum."""
 
 import copy
+import logging
+import re
 
 import pytest
 import torch
 from captum.attr import DeepLift, GuidedBackprop
 from torch import nn
 
+from saliencybench.inference import DeviceError, resolve_device
 from saliencybench.models import (
     MODELS,
     ModelError,
@@ -187,3 +190,128 @@ def test_errors_and_layer_lookup():
     assert classifier_layer(small) is small.fc3
     resnet = build_model("cifar_resnet18", in_channels=3, num_classes=2, image_size=32)
     assert last_conv_layer(resnet) is resnet.get_submodule("layer4.1.conv2")
+
+
+# ----------------------------------------------------------------------- weights files
+
+
+def _saved(tmp_path, name: str, obj) -> str:
+    path = tmp_path / name
+    torch.save(obj, path)
+    return str(path)
+
+
+def _small(num_classes: int = 3, image_size: int = 16, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return build_model("small_cnn", in_channels=1, num_classes=num_classes, image_size=image_size)
+
+
+def test_classifier_head_of_another_size_is_reinitialized_whole(tmp_path, caplog):
+    """Weight and bias of the head keep the fresh init; every other tensor is loaded."""
+    source = _small(num_classes=10, seed=0)
+    path = _saved(tmp_path, "ten.pt", source.state_dict())
+    fresh = _small(num_classes=3, seed=1).state_dict()
+    with caplog.at_level(logging.INFO, logger="saliencybench.models"):
+        torch.manual_seed(1)
+        loaded = build_model(
+            "small_cnn", in_channels=1, num_classes=3, image_size=16, weights=path
+        ).state_dict()
+    for key, value in source.state_dict().items():
+        if key.startswith("fc3."):
+            torch.testing.assert_close(loaded[key], fresh[key])
+        else:
+            torch.testing.assert_close(loaded[key], value)
+    assert (
+        f"weights {path}: classifier head fc3.weight and fc3.bias re-initialized "
+        "(10 outputs in the file, 3 in small_cnn)" in caplog.text
+    )
+
+
+def test_weights_for_another_image_size_are_refused_not_half_loaded(tmp_path):
+    """small_cnn's fc1 follows the image size: its weight differs, its bias does not."""
+    path = _saved(tmp_path, "28px.pt", _small(num_classes=10, image_size=28).state_dict())
+    with pytest.raises(ModelError) as caught:
+        build_model("small_cnn", in_channels=1, num_classes=10, image_size=32, weights=path)
+    assert str(caught.value) == (
+        f"{path}: 1 tensor(s) of another shape than small_cnn's: "
+        "fc1.weight (120, 784) in the file, (120, 1024) in the model"
+    )
+    # another number of classes as well: the head is listed after the tensors that block
+    with pytest.raises(ModelError) as caught:
+        build_model("small_cnn", in_channels=1, num_classes=3, image_size=32, weights=path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: 3 tensor(s) of another shape than small_cnn's: ")
+    assert message.index("fc1.weight") < message.index("fc3.weight (10, 84) in the file")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("key", "shape", "shown"),
+    [
+        ("fc3.bias", (5,), "fc3.bias (5,) in the file, (3,) in the model"),  # weight has 3
+        ("fc3.weight", (3, 80), "fc3.weight (3, 80) in the file, (3, 84) in the model"),
+        ("conv1.weight", (6, 3, 5, 5), "conv1.weight (6, 3, 5, 5) in the file, (6, 1, 5, 5)"),
+    ],
+)
+def test_other_shape_differences_are_refused(tmp_path, key, shape, shown):
+    """Only a head whose weight and bias agree on another output size is re-initialized."""
+    state = _small().state_dict()
+    state[key] = torch.zeros(shape)
+    path = _saved(tmp_path, "w.pt", state)
+    with pytest.raises(ModelError, match=re.escape(shown)):
+        load_weights(_small(), path, architecture="small_cnn")
+
+
+def test_weights_of_another_architecture(tmp_path):
+    resnet = build_model("cifar_resnet18", in_channels=1, num_classes=3, image_size=32)
+    path = _saved(tmp_path, "resnet.pt", resnet.state_dict())
+    with pytest.raises(ModelError) as caught:
+        build_model("small_cnn", in_channels=1, num_classes=3, image_size=16, weights=path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: keys do not match the architecture of small_cnn (")
+    assert "missing 9: ['conv1.bias', 'conv2.bias', 'conv2.weight']" in message
+    assert "unexpected 121: ['bn1.bias'," in message
+
+
+def test_a_pickled_model_is_refused_with_the_validation_line(tmp_path):
+    """The job reads the file as config validation does, before torch.load."""
+    whole = _saved(tmp_path, "whole.pt", _small())
+    with pytest.raises(ModelError) as caught:
+        load_weights(_small(), whole)
+    assert str(caught.value) == (
+        f"{whole}: a pickled object (saliencybench.models.SmallCNN), not a plain state_dict; "
+        "save model.state_dict() with torch.save"
+    )
+    arbitrary = _saved(tmp_path, "arbitrary.pt", {"fc": _Arbitrary()})
+    with pytest.raises(ModelError, match=r"a pickled object \(test_models\._Arbitrary\)"):
+        load_weights(_small(), arbitrary)
+
+
+def test_bare_torchvision_weights_load_into_a_channel_adapter_and_back(tmp_path):
+    torch.manual_seed(0)
+    rgb = build_model("resnet18", in_channels=3, num_classes=4, image_size=32)
+    gray = build_model(
+        "resnet18",
+        in_channels=1,
+        num_classes=4,
+        image_size=32,
+        weights=_saved(tmp_path, "a", rgb.state_dict()),
+    )
+    torch.testing.assert_close(
+        gray.state_dict()["net.conv1.weight"], rgb.state_dict()["conv1.weight"]
+    )
+    back = build_model(
+        "resnet18",
+        in_channels=3,
+        num_classes=4,
+        image_size=32,
+        weights=_saved(tmp_path, "b", gray.state_dict()),
+    )
+    torch.testing.assert_close(back.state_dict()["fc.bias"], rgb.state_dict()["fc.bias"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_device_error_is_one_line():
+    with pytest.raises(DeviceError) as caught:
+        resolve_device("cuda")
+    assert str(caught.value) == "device 'cuda' requested but CUDA is not available"

@@ -579,7 +579,7 @@ def test_parameter_randomization_settings(config):
         "seed",
         "device",
     }
-    given = ("permuted_checkpoint", "permuted_sidecar", "output")
+    given = ("permuted_checkpoint", "permuted_sidecar", "output", "chance_margin")
     assert set(settings) == _keywords(compute, *given)
     assert settings["method_name"] == "saliency"
     assert settings["method_entry"] == config["methods"]["saliency"]

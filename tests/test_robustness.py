@@ -492,8 +492,14 @@ def test_robustness_metrics_settings_are_the_job_arguments(default_config):
 
     wildcards = _wildcards(method="saliency")
     settings = spec.robustness_metrics_settings(default_config, wildcards)
-    assert set(settings) == {"method_name", "method_entry", "settings", "seed", "device"}
-    assert set(settings) == _keywords(compute.compute, "targets_path", "output")
+    assert set(settings) == {
+        "method_name",
+        "method_entry",
+        "settings",
+        "seed",
+        "device",
+    }
+    assert set(settings) == _keywords(compute.compute, "targets_path", "output", "chance_margin")
     assert set(settings["settings"]) == {
         "split",
         "max_images",

@@ -12,11 +12,14 @@ import xarray as xr
 import yaml
 
 from saliencybench import paths, store
-from saliencybench.testing import write_config
+from saliencybench.testing import job_counts, write_config
 
 TINY_CONFIG = {
     "seed": 0,
     "device": "cpu",
+    # a few epochs on a few hundred digits end near chance (10-20 %): the pipeline is
+    # under test here, not the model, so the chance gate is off
+    "chance_margin": None,
     "datasets": {"digits": {"source": "digits", "options": {"max_train": 300, "max_test": 60}}},
     "models": {"small_cnn": {}},
     "recipes": {"standard": {"epochs": 3, "batch_size": 32, "lr": 0.05}},
@@ -136,3 +139,69 @@ def test_bad_config_stops_before_any_job(tmp_path, snakemake_run):
     assert done.returncode != 0
     assert "Invalid config: config key 'methods.integrated_gradient.method'" in done.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_verify_passes_a_finished_run_and_names_what_is_broken(
+    finished_run, snakemake_run, tmp_path
+):
+    """`snakemake verify` reads every result as its consumers do; on a copy, a deleted chunk
+    of an attribution store and an edited checkpoint are listed with the rules that rebuild
+    them, and the exit status says so."""
+    import shutil
+
+    done = snakemake_run(finished_run, None, "verify")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "0 broken" in done.stdout + done.stderr
+
+    copy = tmp_path / "copy"
+    shutil.copytree(finished_run / "results", copy / "results")
+    shutil.copy(finished_run / "config.yaml", copy / "config.yaml")
+    maps = copy / _stores(Path("."))["saliency"] / "test" / "maps"
+    next(p for p in sorted(maps.rglob("*")) if p.is_file() and p.name != "zarr.json").unlink()
+    checkpoint = copy / paths.checkpoint("digits", "small_cnn", "standard", 0)
+    checkpoint.write_bytes(checkpoint.read_bytes() + b"\0")
+    stale = copy / "results" / "data" / ".digits.zarr.tmp-0123abcd"
+    stale.mkdir()
+    done = snakemake_run(copy, None, "verify")
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "2 broken" in output
+    assert "saliency.zarr: array 'test/maps' differs from what was written" in output
+    assert "[rule attribute]" in output and "[rule train]" in output
+    assert "seed0.pt: SHA-256 differs" in output
+    assert "1 stale temporaries" in output and ".digits.zarr.tmp-0123abcd" in output
+
+
+def test_a_model_not_clearly_above_chance_stops_the_job_that_explains_it(tmp_path, snakemake_run):
+    """The gate in the workflow: a model below chance + chance_margin fails the job that
+    explains it with one line, in the job's log and on the terminal, and no traceback."""
+    strict = {**TINY_CONFIG, "chance_margin": 0.5, "methods": {"saliency": {}}}
+    target = paths.attribution_store("digits", "small_cnn", "standard", 0, "saliency")
+    done = snakemake_run(tmp_path, strict, target)
+    assert done.returncode != 0
+    sidecar = yaml.safe_load(
+        (tmp_path / paths.checkpoint_sidecar("digits", "small_cnn", "standard", 0)).read_text()
+    )
+    assert sidecar["test_accuracy"] < sidecar["chance_accuracy"] + 0.5
+    log = (
+        tmp_path / paths.log_file("attribute", "digits/small_cnn/standard/seed0/saliency")
+    ).read_text()
+    assert "job failed: model small_cnn (dataset digits, recipe standard, seed 0)" in log
+    assert "not clearly above chance" in log and "(config key chance_margin: 0.5)" in log
+    assert "Traceback" not in log
+    assert "ModelNotLearnedError: model small_cnn (dataset digits" in done.stderr
+    assert not (tmp_path / target).exists()
+
+
+def test_changing_the_chance_margin_reruns_nothing(finished_run, snakemake_run):
+    """The margin decides whether a job may run, not what it writes: only the page, which
+    shows the whole config, is redrawn."""
+    # up to date first: earlier tests may leave a job whose params they changed and restored
+    assert snakemake_run(finished_run, TINY_CONFIG).returncode == 0
+    try:
+        done = snakemake_run(finished_run, {**TINY_CONFIG, "chance_margin": 0.05}, "--dry-run")
+    finally:
+        write_config(finished_run, TINY_CONFIG)
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = job_counts(done.stdout + done.stderr)
+    assert counts == {"report": 1, "all": 1, "total": 2}, done.stdout[-3000:]

@@ -11,5 +11,7 @@ with job_log(snakemake.log[0], snakemake.threads):
         snakemake.input.checkpoint,
         snakemake.input.sidecar,
         **snakemake.params.settings,
+        # a gate, not a setting: from the config, so that changing it reruns no job
+        chance_margin=snakemake.config["chance_margin"],
         output=snakemake.output.store,
     )

@@ -13,5 +13,7 @@ with job_log(snakemake.log[0], snakemake.threads):
         snakemake.input.reference,
         list(snakemake.input.maps),
         **snakemake.params.settings,
+        # a gate, not a setting: from the config, so that changing it reruns no job
+        chance_margin=snakemake.config["chance_margin"],
         output=snakemake.output.store,
     )

@@ -11,6 +11,8 @@ with job_log(snakemake.log[0], snakemake.threads):
         snakemake.input.checkpoint,
         snakemake.input.sidecar,
         **snakemake.params.settings,
+        # a gate, not a setting: from the config, so that changing it reruns no job
+        chance_margin=snakemake.config["chance_margin"],
         permuted_checkpoint=snakemake.input.get("permuted_checkpoint"),
         permuted_sidecar=snakemake.input.get("permuted_sidecar"),
         output=snakemake.output.store,

@@ -128,6 +128,7 @@ def validate(config: dict[str, Any], schema: Mapping[str, Any] | None = None) ->
             check(config)
     _check_cross_references(config)
     _check_dataset_sources(config)
+    _check_models(config)
     return config
 
 
@@ -159,3 +160,79 @@ def _check_dataset_sources(config: dict[str, Any]) -> None:
             check_source(entry["source"], dict(entry.get("options", {})))
         except DatasetError as error:
             raise ConfigError(f"config key 'datasets.{name}': {error}") from None
+
+
+def _check_models(config: dict[str, Any]) -> None:
+    """Each ``weights`` file exists and holds a plain state_dict, read without torch.
+
+    Whether its tensors fit the architecture needs the built model (torch): the train job
+    checks that first thing, in ``models.load_weights``.
+    """
+    from saliencybench.preflight import WeightsFileError, read_state_dict_shapes
+
+    for name, entry in config["models"].items():
+        weights = entry.get("weights")
+        if not weights:
+            continue
+        try:
+            read_state_dict_shapes(weights)
+        except WeightsFileError as error:
+            raise ConfigError(f"config key 'models.{name}.weights': {weights}: {error}") from None
+
+
+def load_config_files(paths: list[str | Path]) -> dict[str, Any]:
+    """Read config files as ``snakemake --configfile`` does (later files update earlier ones).
+
+    Raises:
+        ConfigError: one line naming the file, and the line and column of a YAML error.
+    """
+    from snakemake.utils import update_config
+
+    config: dict[str, Any] = {}
+    for path in paths:
+        try:
+            text = Path(path).read_text()
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read the config file ({error.strerror})") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ConfigError(f"{path}{where}: not valid YAML ({problem})") from None
+        if loaded is None:
+            raise ConfigError(f"{path}: the config file is empty")
+        if not isinstance(loaded, dict):
+            raise ConfigError(
+                f"{path}: the top level is a {type(loaded).__name__}, expected a mapping of "
+                "config keys (seed, datasets, models, ...)"
+            )
+        update_config(config, loaded)
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m saliencybench.config FILE...``: check config files without Snakemake.
+
+    Snakemake reads ``--configfile`` itself and, for a YAML error, names neither the file
+    nor the line; this names both, then runs the validation the workflow runs.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m saliencybench.config", description=main.__doc__.splitlines()[0]
+    )
+    parser.add_argument("files", nargs="+", help="config files, in --configfile order")
+    args = parser.parse_args(argv)
+    try:
+        validate(load_config_files(args.files))
+    except ConfigError as error:
+        print(f"Invalid config: {error}")
+        return 1
+    print(f"{', '.join(args.files)}: valid")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import gzip
 import io
+import logging
+import os
 import pickle
 import struct
+import threading
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -125,6 +129,20 @@ def _require_path(options: dict[str, Any]) -> Path:
     return folder
 
 
+def _int_option(
+    options: dict[str, Any], key: str, minimum: int, *, nullable: bool = False
+) -> int | None:
+    """An integer option at least ``minimum`` (or null where allowed), else DatasetError."""
+    value = options[key]
+    if value is None and nullable:
+        return None
+    # bool is an int subclass: `image_size: true` is a typo, not a size
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        null = " or null" if nullable else ""
+        raise DatasetError(f"option {key!r} must be an integer >= {minimum}{null}, got {value!r}")
+    return value
+
+
 def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of uint8 images scaled to [0, 1], accumulated in float64."""
     channels = images.shape[1]
@@ -185,13 +203,13 @@ def _load_digits(*, seed: int, image_size: int | None, test_fraction: float) -> 
 
 
 def _check_digits(options: dict[str, Any]) -> None:
-    if not 0.0 < float(options["test_fraction"]) < 1.0:
-        raise DatasetError(
-            f"option 'test_fraction' must be in (0, 1), got {options['test_fraction']}"
-        )
-    size = options["image_size"]
-    if size is not None and (not isinstance(size, int) or size < 4):
-        raise DatasetError(f"option 'image_size' must be an integer >= 4 or null, got {size!r}")
+    fraction = options["test_fraction"]
+    # a string such as "0.2" would raise a bare ValueError from float(), outside DatasetError
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool):
+        raise DatasetError(f"option 'test_fraction' must be a number in (0, 1), got {fraction!r}")
+    if not 0.0 < float(fraction) < 1.0:
+        raise DatasetError(f"option 'test_fraction' must be in (0, 1), got {fraction}")
+    _int_option(options, "image_size", 4, nullable=True)
 
 
 SOURCES.register("digits")(
@@ -361,7 +379,16 @@ def _check_shapes(options: dict[str, Any]) -> None:
         )
     if options["classes"] is not None and len(set(options["classes"])) < 2:
         raise DatasetError("option 'classes' needs at least two distinct shapes")
-    low, high = options["object_scale"]
+    # a negative count would silently draw no distractors (range() of a negative number)
+    _int_option(options, "distractors", 0)
+    scale = options["object_scale"]
+    if (
+        not isinstance(scale, (list, tuple))
+        or len(scale) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in scale)
+    ):
+        raise DatasetError(f"option 'object_scale' must be two numbers [min, max], got {scale!r}")
+    low, high = scale
     if not 0.05 <= low <= high <= 0.4:
         raise DatasetError(
             f"option 'object_scale' must satisfy 0.05 <= min <= max <= 0.4, got {[low, high]}"
@@ -401,50 +428,121 @@ def _find_idx(folder: Path, stem: str) -> Path:
     raise DatasetError(f"MNIST file {stem}[.gz] not found in {folder} (nor in {folder}/MNIST/raw)")
 
 
-def read_idx(path: Path, expected_magic: int) -> np.ndarray:
-    """Read an IDX file (LeCun's MNIST format), raw or gzipped."""
+# 0x00000803 and 0x00000801: unsigned bytes, 3 and 1 dimensions (LeCun's IDX format)
+_IDX_MAGIC = {"images": 2051, "labels": 2049}
+
+
+def _open_idx(path: Path, size: int = -1) -> bytes:
+    """The first ``size`` bytes (all with -1) of an IDX file, raw or gzipped."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
-            data = handle.read()
-    except (OSError, EOFError) as error:
-        raise DatasetError(f"{path}: unreadable ({error})") from None
-    if len(data) < 8:
-        raise DatasetError(f"{path}: truncated IDX header")
+            return handle.read(size)
+    except (OSError, EOFError, zlib.error) as error:
+        # a damaged .gz raises BadGzipFile (OSError), EOFError or zlib.error
+        raise DatasetError(f"{path}: unreadable ({error}); expected an IDX file") from None
+
+
+def _idx_header(path: Path, data: bytes, expected_magic: int) -> tuple[tuple[int, ...], int]:
+    """Shape and header length from the first bytes of an IDX file, checked."""
+    if len(data) < 4:
+        raise DatasetError(
+            f"{path}: {len(data)} bytes, too short for an IDX header "
+            "(expected a 4-byte magic number, then 4 bytes per dimension)"
+        )
     magic = struct.unpack(">I", data[:4])[0]
     if magic != expected_magic:
-        raise DatasetError(f"{path}: IDX magic number {magic}, expected {expected_magic}")
-    ndim = magic & 0xFF
-    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    body = data[4 + 4 * ndim :]
-    if len(body) != int(np.prod(shape)):
+        kind = "images" if expected_magic == _IDX_MAGIC["images"] else "labels"
         raise DatasetError(
-            f"{path}: {len(body)} bytes of data, expected {int(np.prod(shape))} for shape {shape}"
+            f"{path}: IDX magic number {magic}, expected {expected_magic} (uint8 {kind})"
         )
-    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
+    ndim = magic & 0xFF
+    length = 4 + 4 * ndim  # the magic number, then one big-endian uint32 per dimension
+    if len(data) < length:
+        raise DatasetError(
+            f"{path}: IDX header truncated at {len(data)} bytes, expected {length} "
+            f"(4-byte magic number and 4 bytes for each of {ndim} dimensions)"
+        )
+    return struct.unpack(f">{ndim}I", data[4:length]), length
+
+
+def _idx_size_error(path: Path, body: int, shape: tuple[int, ...]) -> DatasetError:
+    expected = int(np.prod(shape))
+    what = "truncated" if body < expected else "extra bytes after the data"
+    return DatasetError(
+        f"{path}: {body} bytes of data, expected {expected} for shape {shape} ({what})"
+    )
+
+
+def read_idx(path: Path, expected_magic: int) -> np.ndarray:
+    """Read an IDX file (LeCun's MNIST format), raw or gzipped."""
+    data = _open_idx(path)
+    shape, length = _idx_header(path, data, expected_magic)
+    body = len(data) - length
+    if body != int(np.prod(shape)):
+        raise _idx_size_error(path, body, shape)
+    return np.frombuffer(data, dtype=np.uint8, offset=length).reshape(shape)
+
+
+def _mnist_headers(folder: Path) -> dict[str, tuple[Path, tuple[int, ...]]]:
+    """Path and shape of each of the four IDX files from their headers, consistent."""
+    headers = {}
+    for key, stem in _MNIST_FILES.items():
+        path = _find_idx(folder, stem)
+        magic = _IDX_MAGIC[key.split("_")[1]]
+        shape, length = _idx_header(path, _open_idx(path, 4 + 4 * (magic & 0xFF)), magic)
+        if path.suffix != ".gz":
+            # the size of a raw file is a stat away; a .gz is checked when it is decompressed
+            body = path.stat().st_size - length
+            if body != int(np.prod(shape)):
+                raise _idx_size_error(path, body, shape)
+        headers[key] = (path, shape)
+    for split in ("train", "test"):
+        (images, image_shape), (labels, label_shape) = (
+            headers[f"{split}_images"],
+            headers[f"{split}_labels"],
+        )
+        if image_shape[0] != label_shape[0]:
+            raise DatasetError(
+                f"{images}: {image_shape[0]} images but {labels} has {label_shape[0]} labels; "
+                "expected one label per image"
+            )
+        if min(image_shape) == 0:
+            raise DatasetError(
+                f"{images}: shape {image_shape}; expected at least one image of at least 1x1"
+            )
+    (train, train_shape), (test, test_shape) = headers["train_images"], headers["test_images"]
+    if train_shape[1:] != test_shape[1:]:
+        raise DatasetError(
+            f"{test}: images are {test_shape[1]}x{test_shape[2]} but those of {train} are "
+            f"{train_shape[1]}x{train_shape[2]}; expected one image size"
+        )
+    return headers
 
 
 def _check_mnist(options: dict[str, Any]) -> None:
-    folder = _require_path(options)
-    for stem in _MNIST_FILES.values():
-        _find_idx(folder, stem)
+    # headers only (a few bytes per file): this runs whenever the Snakefile is parsed
+    _mnist_headers(_require_path(options))
 
 
 def _load_mnist(*, seed: int, path: str) -> DatasetArrays:
     folder = Path(path).expanduser()
+    headers = _mnist_headers(folder)
     arrays = {
-        key: read_idx(_find_idx(folder, stem), 2051 if key.endswith("images") else 2049)
-        for key, stem in _MNIST_FILES.items()
+        key: read_idx(where, _IDX_MAGIC[key.split("_")[1]]) for key, (where, _) in headers.items()
     }
-    splits = []
-    for split in ("train", "test"):
-        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if len(images) != len(labels):
-            raise DatasetError(
-                f"{folder}: {split} has {len(images)} images but {len(labels)} labels"
-            )
-        splits.append(Split(images[:, None].copy(), labels.astype(np.int64)))
     names = [str(label) for label in range(int(arrays["train_labels"].max()) + 1)]
+    if arrays["test_labels"].max() >= len(names):
+        # the model gets one output per train class; a larger test label has no output
+        raise DatasetError(
+            f"{headers['test_labels'][0]}: label {int(arrays['test_labels'].max())}, but the "
+            f"train labels of {headers['train_labels'][0]} go up to {len(names) - 1}; "
+            "expected test labels among the train labels"
+        )
+    splits = [
+        Split(arrays[f"{split}_images"][:, None].copy(), arrays[f"{split}_labels"].astype(np.int64))
+        for split in ("train", "test")
+    ]
     return DatasetArrays(splits[0], splits[1], names, f"MNIST IDX files in {folder}")
 
 
@@ -477,7 +575,10 @@ def _unpickle(path: Path) -> dict:
         with open(path, "rb") as handle:
             payload = _SafeUnpickler(io.BytesIO(handle.read()), encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, OSError) as error:
-        raise DatasetError(f"{path}: not a CIFAR python batch ({error})") from None
+        raise DatasetError(
+            f"{path}: not a CIFAR python batch ({error}); expected a file of the python "
+            "version of CIFAR-10 (cifar-10-python.tar.gz)"
+        ) from None
     if not isinstance(payload, dict):
         raise DatasetError(f"{path}: not a CIFAR python batch (a {type(payload).__name__})")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in payload.items()}
@@ -493,31 +594,59 @@ def _cifar_folder(options: dict[str, Any]) -> Path:
     missing = [name for name in _CIFAR_FILES if not (folder / name).is_file()]
     if missing:
         raise DatasetError(f"CIFAR-10 batch file {missing[0]} not found in {folder}")
+    # a stat per file; unpickling 180 MB here would slow down every job's start
+    empty = [name for name in _CIFAR_FILES if (folder / name).stat().st_size == 0]
+    if empty:
+        raise DatasetError(f"{folder / empty[0]}: empty file; expected a CIFAR-10 python batch")
     return folder
+
+
+def _cifar_batch(path: Path, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 3, 32, 32) and labels of one batch, with shape, dtype and range checked."""
+    payload = _unpickle(path)
+    if "data" not in payload or "labels" not in payload:
+        raise DatasetError(
+            f"{path}: keys {sorted(map(str, payload))}; expected 'data' and 'labels' "
+            "(a CIFAR-10 python batch; CIFAR-100 has 'fine_labels')"
+        )
+    data = payload["data"]
+    # np.asarray(..., dtype=uint8) would wrap wider integers and reshape any multiple of
+    # 3072 values: check what was stored instead
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
+        described = (
+            f"{data.dtype} array of shape {data.shape}"
+            if isinstance(data, np.ndarray)
+            else type(data).__name__
+        )
+        raise DatasetError(f"{path}: 'data' is a {described}; expected uint8 of shape (N, 3072)")
+    if data.shape[1] != 3 * 32 * 32:
+        raise DatasetError(
+            f"{path}: 'data' has shape {data.shape}; expected (N, 3072), 32x32 RGB rows"
+        )
+    try:
+        labels = np.asarray(payload["labels"], dtype=np.int64)
+    except (ValueError, TypeError) as error:
+        raise DatasetError(f"{path}: 'labels' are not integers ({error})") from None
+    if labels.shape != (len(data),):
+        raise DatasetError(f"{path}: {len(data)} images but labels of shape {labels.shape}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        raise DatasetError(
+            f"{path}: labels range {labels.min()}..{labels.max()}; expected 0..{n_classes - 1}"
+        )
+    return data.reshape(-1, 3, 32, 32), labels
 
 
 def _load_cifar10(*, seed: int, path: str) -> DatasetArrays:
     folder = _cifar_folder({"path": path})
-
-    def batch(name: str) -> tuple[np.ndarray, np.ndarray]:
-        payload = _unpickle(folder / name)
-        try:
-            data = np.asarray(payload["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-            labels = np.asarray(payload["labels"], dtype=np.int64)
-        except (KeyError, ValueError) as error:
-            raise DatasetError(f"{folder / name}: unexpected batch content ({error})") from None
-        if len(data) != len(labels):
-            raise DatasetError(f"{folder / name}: {len(data)} images but {len(labels)} labels")
-        return data, labels
-
-    train = [batch(f"data_batch_{i}") for i in range(1, 6)]
-    test_images, test_labels = batch("test_batch")
     meta = _unpickle(folder / "batches.meta")
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta.get("label_names", [])]
+    names = names or [str(i) for i in range(10)]
+    train = [_cifar_batch(folder / f"data_batch_{i}", len(names)) for i in range(1, 6)]
+    test_images, test_labels = _cifar_batch(folder / "test_batch", len(names))
     return DatasetArrays(
         Split(np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train])),
         Split(test_images, test_labels),
-        names or [str(i) for i in range(10)],
+        names,
         f"CIFAR-10 python batches in {folder}",
     )
 
@@ -529,23 +658,127 @@ SOURCES.register("cifar10")(
 # --------------------------------------------------------------------------- image folder
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
+_NAMED = 3  # unreadable files named in the warning when they are skipped
+log = logging.getLogger("saliencybench")
+
+
+def _is_image(name: str) -> bool:
+    return Path(name).suffix.lower() in _IMAGE_SUFFIXES
+
+
+def _is_food101(folder: Path) -> bool:
+    return (folder / "meta" / "train.txt").is_file() and (folder / "images").is_dir()
+
+
+def _class_dirs(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.is_dir())
+
+
+def _has_image(folder: Path) -> bool:
+    """Whether a folder holds an image file; stops at the first, so ImageNet stays cheap."""
+    with os.scandir(folder) as entries:
+        return any(_is_image(entry.name) and entry.is_file() for entry in entries)
+
+
+def _class_tree(folder: Path) -> tuple[Path, Path]:
+    """The train and the test root of an ImageNet-style tree (val/ before test/)."""
+    test_dir = next((folder / d for d in ("val", "test") if (folder / d).is_dir()), None)
+    if not (folder / "train").is_dir() or test_dir is None:
+        raise DatasetError(
+            f"{folder}: expected a Food-101 layout (images/, meta/train.txt, meta/test.txt) or "
+            "class folders under train/ and val/ or test/"
+        )
+    return folder / "train", test_dir
+
+
+def _food101_lists(folder: Path) -> tuple[list[str], Path, dict[str, tuple[Path, list[str]]]]:
+    """Classes, the file or folder they come from, and each split's list file and lines."""
+    classes_file = folder / "meta" / "classes.txt"
+    if classes_file.is_file():
+        origin = classes_file
+        classes = [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
+    else:
+        origin = folder / "images"
+        classes = _class_dirs(origin)
+    lists = {}
+    for split in ("train", "test"):
+        listed = folder / "meta" / f"{split}.txt"
+        if not listed.is_file():
+            raise DatasetError(
+                f"Food-101 layout: {listed} not found; expected one class/image line per image"
+            )
+        lists[split] = (listed, listed.read_text().split())
+    return classes, origin, lists
+
+
+def _check_food101(folder: Path) -> None:
+    """Two classes or more, each listed in both splits, no line of an unknown class."""
+    classes, origin, lists = _food101_lists(folder)
+    if len(set(classes)) < 2:
+        raise DatasetError(
+            f"{origin}: {len(set(classes))} class(es); expected at least two classes"
+        )
+    known = set(classes)
+    for split, (listed, lines) in lists.items():
+        labels = [line.split("/")[0] for line in lines]
+        unknown = next((line for line in lines if line.split("/")[0] not in known), None)
+        if unknown is not None:
+            raise DatasetError(
+                f"{listed}: {unknown!r} is of class {unknown.split('/')[0]!r}, which is not "
+                f"in {origin}; expected only its classes (the line would be dropped)"
+            )
+        empty = sorted(known - set(labels))
+        if empty:
+            raise DatasetError(
+                f"{listed}: no {split} image of class {empty[0]!r} ({len(empty)} class(es) "
+                f"without any); expected every class of {origin} in both splits"
+            )
+
+
+def _check_class_folders(train: Path, test: Path) -> None:
+    """Two classes or more, the same class folders in both splits, none without images."""
+    classes = _class_dirs(train)
+    if len(classes) < 2:
+        found = f" ({classes[0]!r})" if classes else ""
+        raise DatasetError(
+            f"{train}: {len(classes)} class folder(s){found}; expected at least two class "
+            "folders, one per class"
+        )
+    test_classes = _class_dirs(test)
+    if not test_classes:
+        flat = " (its images lie directly in it)" if _has_image(test) else ""
+        raise DatasetError(
+            f"{test}: no class folders{flat}; expected one folder per class, as in {train}"
+        )
+    extra = sorted(set(test_classes) - set(classes))
+    if extra:
+        raise DatasetError(
+            f"{test / extra[0]}: class {extra[0]!r} has no folder in {train}; expected the same "
+            "class folders in both (its images would be dropped)"
+        )
+    missing = sorted(set(classes) - set(test_classes))
+    if missing:
+        raise DatasetError(
+            f"{train / missing[0]}: class {missing[0]!r} has no folder in {test}; expected the "
+            "same class folders in both (it would have no test images)"
+        )
+    for root in (train, test):
+        for name in classes:
+            if not _has_image(root / name):
+                raise DatasetError(
+                    f"{root / name}: class folder without image files; expected at least one "
+                    f"of {', '.join(sorted(_IMAGE_SUFFIXES))}"
+                )
 
 
 def _listing(folder: Path) -> tuple[list[str], dict[str, list[tuple[Path, str]]]]:
     """Class names and, per split, (file, class) pairs of a Food-101 or ImageNet-style tree."""
-    if (folder / "meta" / "train.txt").is_file() and (folder / "images").is_dir():
-        classes_file = folder / "meta" / "classes.txt"
-        if classes_file.is_file():
-            classes = [line.strip() for line in classes_file.read_text().splitlines() if line]
-        else:
-            classes = sorted(p.name for p in (folder / "images").iterdir() if p.is_dir())
+    if _is_food101(folder):
+        classes, _, lists = _food101_lists(folder)
         splits = {}
-        for split in ("train", "test"):
-            listed = folder / "meta" / f"{split}.txt"
-            if not listed.is_file():
-                raise DatasetError(f"Food-101 layout: {listed} not found")
+        for split, (listed, lines) in lists.items():
             entries = []
-            for line in listed.read_text().split():
+            for line in lines:
                 stem = folder / "images" / line
                 match = stem.with_suffix(".jpg")
                 if not match.is_file():
@@ -556,46 +789,77 @@ def _listing(folder: Path) -> tuple[list[str], dict[str, list[tuple[Path, str]]]
                 entries.append((match, line.split("/")[0]))
             splits[split] = entries
         return classes, splits
-    test_dir = next((folder / d for d in ("val", "test") if (folder / d).is_dir()), None)
-    if not (folder / "train").is_dir() or test_dir is None:
-        raise DatasetError(
-            f"{folder}: expected a Food-101 layout (images/, meta/train.txt, meta/test.txt) or "
-            "class folders under train/ and val/ or test/"
-        )
-    classes = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
-    if not classes:
-        raise DatasetError(f"{folder / 'train'}: no class folders")
-    splits = {}
-    for split, root in (("train", folder / "train"), ("test", test_dir)):
-        splits[split] = [
+    train, test = _class_tree(folder)
+    classes = _class_dirs(train)
+    splits = {
+        split: [
             (path, label)
             for label in classes
             if (root / label).is_dir()
             for path in sorted((root / label).iterdir())
-            if path.suffix.lower() in _IMAGE_SUFFIXES
+            if _is_image(path.name)
         ]
+        for split, root in (("train", train), ("test", test))
+    }
     return classes, splits
 
 
-def _decode(path: Path, resize: int, image_size: int) -> np.ndarray:
+@dataclass
+class _Decoded:
+    """One image file: its pixels, or its size only, or why it could not be read."""
+
+    image: np.ndarray | None = None
+    size: tuple[int, int] | None = None  # (width, height) as stored
+    error: str | None = None
+
+
+def _decode(
+    path: Path, resize: int, image_size: int, min_size: int, stop: threading.Event
+) -> _Decoded:
+    """Resize the shorter side to ``resize`` and center-crop; sizes only once ``stop`` is set.
+
+    An image whose shorter side is below ``min_size`` sets ``stop``: the load fails, so the
+    remaining files are only opened (header, no decoding) to count the problems.
+    """
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            image = image.convert("RGB")
             width, height = image.size
+            if min(width, height) < min_size:
+                stop.set()
+            if stop.is_set():
+                return _Decoded(size=(width, height))
+            image = image.convert("RGB")
             scale = resize / min(width, height)
             new_w, new_h = max(resize, round(width * scale)), max(resize, round(height * scale))
             image = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
             left, top = (new_w - image_size) // 2, (new_h - image_size) // 2
             image = image.crop((left, top, left + image_size, top + image_size))
-            return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
-    except OSError as error:
-        raise DatasetError(f"{path}: unreadable image ({error})") from None
+            pixels = np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+            return _Decoded(image=pixels, size=(width, height))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        # truncated or corrupt files: OSError ("image file is truncated", unidentified
+        # formats); some plugins raise SyntaxError or ValueError on damaged headers
+        return _Decoded(error=str(error) or type(error).__name__)
+
+
+def _min_size(image_size: int, min_image_size: int | None) -> int:
+    """Shortest accepted side: a quarter of image_size (rounded up) unless given. Smaller
+    images would be upscaled more than fourfold; a moderate upscale (a 120 px photo to a
+    224 crop) is ordinary practice and stays accepted."""
+    return (image_size + 3) // 4 if min_image_size is None else min_image_size
 
 
 def _load_image_folder(
-    *, seed: int, path: str, image_size: int, resize: int | None, max_per_class: int | None
+    *,
+    seed: int,
+    path: str,
+    image_size: int,
+    resize: int | None,
+    max_per_class: int | None,
+    min_image_size: int | None,
+    skip_unreadable: bool,
 ) -> DatasetArrays:
     folder = Path(path).expanduser()
     classes, splits = _listing(folder)
@@ -603,44 +867,105 @@ def _load_image_folder(
     resize = resize or round(image_size * 256 / 224)
     if resize < image_size:
         raise DatasetError(f"option 'resize' {resize} is smaller than 'image_size' {image_size}")
+    min_size = _min_size(image_size, min_image_size)
     rng = np.random.default_rng([seed, 3])
-    out = []
+    # one event for both splits: after the first too-small (or unreadable) image, the rest
+    # is only counted, not decoded
+    stop = threading.Event()
+
+    def decode(entry: tuple[Path, str]) -> _Decoded:
+        decoded = _decode(entry[0], resize, image_size, min_size, stop)
+        if decoded.error is not None and not skip_unreadable:
+            stop.set()
+        return decoded
+
+    chosen: dict[str, list[tuple[Path, str]]] = {}
+    decoded: dict[str, list[_Decoded]] = {}
     for split in ("train", "test"):
         entries = [(p, label) for p, label in splits[split] if label in index]
         if max_per_class is not None:
             kept = []
             for label in classes:
                 mine = [e for e in entries if e[1] == label]
-                chosen = rng.permutation(len(mine))[:max_per_class]
-                kept.extend(mine[i] for i in sorted(chosen))
+                picked = rng.permutation(len(mine))[:max_per_class]
+                kept.extend(mine[i] for i in sorted(picked))
             entries = kept
         if not entries:
             raise DatasetError(f"{folder}: no images for the {split} split")
         with ThreadPoolExecutor() as pool:
-            images = list(pool.map(lambda e: _decode(e[0], resize, image_size), entries))
-        labels = np.array([index[label] for _, label in entries], dtype=np.int64)
-        out.append(Split(np.stack(images), labels))
+            decoded[split] = list(pool.map(decode, entries))
+        chosen[split] = entries
+    every = [(entry[0], d) for s in chosen for entry, d in zip(chosen[s], decoded[s], strict=True)]
+    unreadable = [(p, d.error) for p, d in every if d.error is not None]
+    if unreadable and not skip_unreadable:
+        first, error = unreadable[0]
+        raise DatasetError(
+            f"{first}: unreadable image ({error}); {len(unreadable)} unreadable file(s) found "
+            "before stopping; expected a valid image file, or set option 'skip_unreadable: "
+            "true' to skip them"
+        )
+    small = [(p, d.size) for p, d in every if d.size is not None and min(d.size) < min_size]
+    if small:
+        first, (width, height) = small[0]
+        raise DatasetError(
+            f"{first}: {width}x{height} pixels, shorter side below {min_size} "
+            f"(image_size {image_size}); {len(small)} of {len(every)} images are this small and "
+            "would be upscaled; expected larger images, or set option 'min_image_size' "
+            "lower (0 accepts any size)"
+        )
+    if unreadable:
+        log.warning(
+            "%s: skipped %d unreadable image file(s) (skip_unreadable: true), first: %s",
+            folder,
+            len(unreadable),
+            "; ".join(f"{p} ({error})" for p, error in unreadable[:_NAMED]),
+        )
+    out = []
+    for split in ("train", "test"):
+        pairs = zip(chosen[split], decoded[split], strict=True)
+        kept = [(entry, d) for entry, d in pairs if d.image is not None]
+        empty = sorted(set(classes) - {label for (_, label), _ in kept})
+        if empty:
+            raise DatasetError(
+                f"{folder}: class {empty[0]!r} has no readable {split} image left after "
+                f"skipping {len(unreadable)} unreadable file(s); expected at least one per class"
+            )
+        images = np.stack([d.image for _, d in kept])
+        labels = np.array([index[label] for (_, label), _ in kept], dtype=np.int64)
+        out.append(Split(images, labels))
     return DatasetArrays(out[0], out[1], classes, f"image folder {folder}")
 
 
 def _check_image_folder(options: dict[str, Any]) -> None:
+    """Options, layout and classes (listing folders and lists only: no image is opened)."""
     folder = _require_path(options)
-    food = (folder / "meta" / "train.txt").is_file() and (folder / "images").is_dir()
-    imagenet = (folder / "train").is_dir() and any((folder / d).is_dir() for d in ("val", "test"))
-    if not (food or imagenet):
+    size = _int_option(options, "image_size", 8)
+    resize = _int_option(options, "resize", 1, nullable=True)
+    if resize is not None and resize < size:
+        raise DatasetError(f"option 'resize' {resize} is smaller than 'image_size' {size}")
+    _int_option(options, "max_per_class", 1, nullable=True)
+    _int_option(options, "min_image_size", 0, nullable=True)
+    if not isinstance(options["skip_unreadable"], bool):
         raise DatasetError(
-            f"{folder}: expected a Food-101 layout (images/, meta/train.txt, meta/test.txt) or "
-            "class folders under train/ and val/ or test/"
+            f"option 'skip_unreadable' must be true or false, got {options['skip_unreadable']!r}"
         )
-    size = options["image_size"]
-    if not isinstance(size, int) or size < 8:
-        raise DatasetError(f"option 'image_size' must be an integer >= 8, got {size!r}")
+    if _is_food101(folder):
+        _check_food101(folder)
+    else:
+        _check_class_folders(*_class_tree(folder))
 
 
 SOURCES.register("image_folder")(
     Source(
         _load_image_folder,
-        {"path": _REQUIRED, "image_size": 224, "resize": None, "max_per_class": None},
+        {
+            "path": _REQUIRED,
+            "image_size": 224,
+            "resize": None,
+            "max_per_class": None,
+            "min_image_size": None,
+            "skip_unreadable": False,
+        },
         _check_image_folder,
     )
 )

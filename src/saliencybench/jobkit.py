@@ -4,12 +4,14 @@ check, resolve the method entry, read the explained classes, and record provenan
 Each job that runs a trained model begins with :func:`load_run` and ends by writing
 :func:`provenance` into its store's attributes, so every store can be traced to the data,
 the checkpoint and the software that made it, and no job runs on a model trained on other
-data or on maps of another checkpoint.
+data, on maps of another checkpoint, or on a model that learned nothing (its test accuracy
+not clearly above chance, :func:`check_learned`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ from torch import Tensor, nn
 from saliencybench import store
 from saliencybench.inference import normalize, predict_logits, resolve_device
 from saliencybench.planning import method_params, method_reduction
+
+log = logging.getLogger("saliencybench")
 
 
 def software_versions() -> dict[str, str]:
@@ -111,6 +115,9 @@ class ModelRun:
     def load_beside(self, checkpoint: str | Path, sidecar_path: str | Path):
         """Another model trained on the same dataset store (the permuted-label model).
 
+        No :func:`check_learned` here: the data randomization test's model is meant to be at
+        chance on the true test labels.
+
         Returns:
             ``(model, sidecar)``.
         """
@@ -137,18 +144,103 @@ def dataset_input_range(dataset: store.DatasetStore) -> tuple[float, float]:
     return float(((low / 255.0 - mean) / std).min()), float(((high / 255.0 - mean) / std).max())
 
 
+class ModelNotLearnedError(ValueError):
+    """A trained model whose test accuracy is not clearly above chance: its explanations
+    would explain noise, so no evaluation runs on it."""
+
+
+def chance_accuracy(labels: np.ndarray) -> float:
+    """The accuracy of always answering the most frequent class of ``labels`` (0 if empty).
+
+    Chance for an imbalanced split, where 1/K would flatter a model that learned only the
+    majority class.
+    """
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        return 0.0
+    return float(np.bincount(labels.astype(np.int64)).max() / labels.size)
+
+
+def check_learned(
+    sidecar: Mapping[str, Any],
+    dataset: store.DatasetStore,
+    margin: float | None,
+    checkpoint: str | Path,
+) -> None:
+    """Refuse a model whose test accuracy is below chance + ``margin``.
+
+    Chance comes from the dataset store's test labels (:func:`chance_accuracy`), not from
+    the sidecar, so sidecars written before it recorded ``chance_accuracy`` are checked too;
+    ``test_accuracy`` is the sidecar's, measured on the same store (its data hash is checked
+    before this).
+
+    Args:
+        margin: the config key ``chance_margin``; None checks nothing.
+
+    Raises:
+        ModelNotLearnedError: one line naming the model, both accuracies and what to try.
+        StoreError: a sidecar without ``test_accuracy``.
+    """
+    if margin is None:
+        return
+    accuracy = sidecar.get("test_accuracy")
+    if accuracy is None:
+        raise store.StoreError(f"{checkpoint}: its sidecar records no test_accuracy; retrain it")
+    chance = chance_accuracy(dataset["test"].labels)
+    required = chance + margin
+    model = sidecar.get("model") or sidecar.get("architecture", "?")
+    recipe = sidecar.get("recipe", "?")
+    name = (
+        f"model {model} (dataset {sidecar.get('dataset', '?')}, recipe {recipe}, "
+        f"seed {sidecar.get('seed', '?')})"
+    )
+    # accuracies are shares of a finite split: a tolerance keeps chance + margin itself a
+    # pass; written as `not >=` so that a NaN accuracy is refused too
+    if not float(accuracy) + 1e-9 >= required:
+        raise ModelNotLearnedError(
+            f"{name}: test accuracy {100 * float(accuracy):.1f} % is not clearly above chance "
+            f"({100 * chance:.1f} %, the most frequent class) — required "
+            f"{100 * required:.1f} % (config key chance_margin: {margin:g}); train longer "
+            f"(recipes.{recipe}.epochs), raise recipes.{recipe}.lr, check that the classes "
+            "differ in the images, or set chance_margin: null to evaluate it anyway"
+        )
+    log.info(
+        "%s: test accuracy %.1f %% >= %.1f %% (chance %.1f %% + margin %g)",
+        name,
+        100 * float(accuracy),
+        100 * required,
+        100 * chance,
+        margin,
+    )
+
+
 def load_run(
-    data_path: str | Path, checkpoint: str | Path, sidecar_path: str | Path, device: str
+    data_path: str | Path,
+    checkpoint: str | Path,
+    sidecar_path: str | Path,
+    device: str,
+    *,
+    chance_margin: float | None = None,
 ) -> ModelRun:
-    """Read a dataset store and the model trained on it, with every hash check.
+    """Read a dataset store and the model trained on it, with every hash check, and refuse
+    a model that learned nothing.
 
     The dataset's content hash is verified as it is read, the checkpoint's SHA-256 against
-    its sidecar, and the sidecar's data hash against the dataset.
+    its sidecar, and the sidecar's data hash against the dataset; then the model's test
+    accuracy must reach chance + ``chance_margin`` (:func:`check_learned`).
+
+    Args:
+        chance_margin: the config key ``chance_margin``, which every workflow job passes;
+            None checks no accuracy (the default, for callers outside the workflow).
+
+    Raises:
+        ModelNotLearnedError: a model not clearly above chance.
     """
     target_device = resolve_device(device)
     dataset = store.read_dataset(data_path)
     model, sidecar = load_trained_model(checkpoint, sidecar_path, target_device)
     _check_data(sidecar, dataset, checkpoint, data_path)
+    check_learned(sidecar, dataset, chance_margin, checkpoint)
     return ModelRun(dataset, model, sidecar, target_device, str(data_path), str(checkpoint))
 
 

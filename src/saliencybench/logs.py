@@ -27,13 +27,29 @@ def job_log(path: str | os.PathLike[str] | None, threads: int | None = None) -> 
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    failure = None
     try:
         with contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
             yield
-    except Exception:
-        logging.getLogger("saliencybench").exception("job failed")
-        raise
+    except Exception as error:
+        if not is_expected_failure(error):
+            logging.getLogger("saliencybench").exception("job failed")
+            raise
+        # One of the package's own errors: its message is the whole story (a bad input,
+        # a damaged store), so the log and the terminal get that line and no traceback.
+        logging.getLogger("saliencybench").error("job failed: %s", error)
+        failure = f"{type(error).__name__}: {error}"
     finally:
         root.removeHandler(handler)
         if handle:
             handle.close()
+    if failure is not None:
+        print(failure, file=sys.stderr)
+        raise SystemExit(1)
+
+
+def is_expected_failure(error: BaseException) -> bool:
+    """An error the package raises on purpose, with a one-line message naming the input
+    (every such class is defined in the package); anything else is a bug and keeps its
+    traceback."""
+    return type(error).__module__.startswith("saliencybench.")

@@ -10,6 +10,7 @@ import torch
 import torch.fx
 from torch import nn
 
+from saliencybench.preflight import WeightsFileError, read_state_dict_shapes, unwrap_state_dict
 from saliencybench.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ def build_model(
         in_channels=in_channels, num_classes=num_classes, image_size=image_size
     )
     if weights:
-        load_weights(model, weights)
+        load_weights(model, weights, architecture=name)
     return make_activations_distinct(model)
 
 
@@ -196,43 +197,100 @@ def with_module_metadata(state: Mapping[str, torch.Tensor], model: nn.Module) ->
     return ordered
 
 
-def load_weights(model: nn.Module, path: str) -> None:
-    """Load a local state_dict with ``weights_only=True``; a differently sized classifier
-    (ImageNet weights for another number of classes) is skipped and stays freshly initialized.
+def load_weights(model: nn.Module, path: str, architecture: str = "the model") -> None:
+    """Load a local state_dict (``weights_only=True``) into ``model``, checked tensor by tensor.
+
+    Every tensor must have the model's shape, with one exception: a classifier head (the
+    module of :func:`classifier_layer`) that differs only in its number of outputs (weights
+    for another number of classes) is re-initialized as a whole, weight and bias keeping
+    the model's fresh initialization, and logged. Keys of a bare torchvision model are
+    matched to a channel adapter's ``net.`` keys and vice versa.
+
+    Raises:
+        ModelError: one line naming ``path``: the file is missing or not a plain state_dict
+            (the same line config validation gives), its keys do not match, or tensors
+            other than the head's output size differ in shape (the first few, both shapes).
     """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelError(f"weights file {path} does not exist") from None
-    except Exception as error:
-        raise ModelError(f"{path}: not a plain state_dict ({type(error).__name__})") from None
-    if isinstance(state, dict):
-        for key in ("state_dict", "model"):
-            if isinstance(state.get(key), dict):
-                state = state[key]
-    if not isinstance(state, dict):
-        raise ModelError(f"{path}: expected a state_dict, found {type(state).__name__}")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+        # the torch-free reader first: the same one-line refusals as config validation
+        read_state_dict_shapes(path)
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        state = unwrap_state_dict(loaded)
+    except WeightsFileError as error:
+        raise ModelError(f"{path}: {error}") from None
+    except Exception as error:  # torch refuses what the reader let through
+        first = str(error).strip().splitlines()[0][:120] if str(error).strip() else ""
+        raise ModelError(
+            f"{path}: not a plain state_dict ({type(error).__name__}: {first})"
+        ) from None
     own = model.state_dict()
     if not set(state) & set(own):
         # weights of a bare torchvision model loaded into a channel adapter, or vice versa
-        prefixed = {f"net.{k}": v for k, v in state.items()}
-        if set(prefixed) & set(own):
-            state = prefixed
-    skipped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    for key in skipped:
-        del state[key]
-    missing = sorted(set(own) - set(state) - set(skipped))
+        for candidate in (
+            {f"net.{k}": v for k, v in state.items()},
+            {k.removeprefix("net."): v for k, v in state.items()},
+        ):
+            if set(candidate) & set(own):
+                state = candidate
+                break
+    missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
         raise ModelError(
-            f"{path}: keys do not match the architecture "
-            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+            f"{path}: keys do not match the architecture of {architecture} "
+            f"(missing {len(missing)}: {missing[:3]}, unexpected {len(unexpected)}: "
+            f"{unexpected[:3]})"
         )
-    # the keys were rewritten above, so the file's own metadata no longer matches them
-    model.load_state_dict(with_module_metadata(dict(state), model), strict=False)
-    if skipped:
-        log.info("weights %s: re-initialized layers of another shape: %s", path, skipped)
+    differing = [k for k, v in state.items() if tuple(own[k].shape) != tuple(v.shape)]
+    head = _head_keys(model)
+    reinitialized = (
+        bool(differing) and set(differing) <= set(head) and _only_outputs_differ(state, own, head)
+    )
+    if reinitialized:
+        outputs = (state[head[0]].shape[0], own[head[0]].shape[0])
+        for key in head:  # weight and bias alike: a head half loaded scores at chance
+            del state[key]
+    elif differing:
+        # the other tensors first: they are what makes the file unusable
+        shown = [k for k in differing if k not in head] + [k for k in differing if k in head]
+        listed = "; ".join(
+            f"{k} {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the model"
+            for k in shown[:3]
+        )
+        more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
+        raise ModelError(
+            f"{path}: {len(shown)} tensor(s) of another shape than {architecture}'s: {listed}{more}"
+        )
+    # the keys were rewritten above, so the file's own metadata no longer matches them;
+    # strict unless the head was left out on purpose (keys were compared above)
+    model.load_state_dict(with_module_metadata(state, model), strict=not reinitialized)
+    if reinitialized:
+        log.info(
+            "weights %s: classifier head %s re-initialized (%d outputs in the file, %d in %s)",
+            path,
+            " and ".join(head),
+            *outputs,
+            architecture,
+        )
+
+
+def _head_keys(model: nn.Module) -> list[str]:
+    """The state_dict keys of the classifier head (weight and, where it has one, bias)."""
+    head = classifier_layer(model)
+    name = next(name for name, module in model.named_modules() if module is head)
+    prefix = f"{name}." if name else ""
+    return [f"{prefix}{key}" for key in head.state_dict()]
+
+
+def _only_outputs_differ(
+    state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor], head: list[str]
+) -> bool:
+    """Whether the file's head differs from the model's in its output size only: the same
+    number of inputs, and one output size shared by its weight and bias."""
+    outputs = {tuple(state[k].shape)[:1] for k in head}
+    return len(outputs) == 1 and all(
+        tuple(state[k].shape)[1:] == tuple(own[k].shape)[1:] for k in head
+    )
 
 
 def last_conv_layer(model: nn.Module) -> nn.Module:

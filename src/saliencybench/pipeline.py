@@ -219,7 +219,8 @@ def save_trained(
         extra: more sidecar entries (how the training differed from the recipe).
 
     Returns:
-        The sidecar: architecture, recipe, seed, accuracies, data hash, history.
+        The sidecar: architecture, recipe, seed, accuracies (and chance: the share of the
+        most frequent test class), data hash, history.
     """
     import torch
 
@@ -240,6 +241,8 @@ def save_trained(
         "data_hash": dataset.content_hash,
         "train_accuracy": result.train_accuracy,
         "test_accuracy": result.test_accuracy,
+        # the most frequent test class's share: what test_accuracy must clearly beat
+        "chance_accuracy": jobkit.chance_accuracy(dataset["test"].labels),
         "history": result.history,
         "train_seconds": result.seconds,
         "device": result.device,
@@ -273,6 +276,7 @@ def attribute(
     batch_size: int,
     seed: int,
     device: str,
+    chance_margin: float | None = None,
     output: str | Path,
 ) -> None:
     """Compute attribution maps of one method for the chosen splits and write the store.
@@ -284,6 +288,8 @@ def attribute(
         target_rule: ``predicted`` (the model's own class) or ``label``.
         splits: dataset splits to attribute, unless the entry names its own ``splits``.
         seed: base seed; the batch starting at index i uses ``seed + i``.
+        chance_margin: a model below chance + this test accuracy is refused
+            (:func:`saliencybench.jobkit.check_learned`); None checks nothing.
     """
     from saliencybench.inference import normalize, predict_logits
     from saliencybench.jobkit import load_run, provenance, resolve_method
@@ -291,7 +297,7 @@ def attribute(
 
     method = resolve_method(method_name, method_entry)
     splits = list(method_entry.get("splits") or splits)
-    run = load_run(data_path, checkpoint, sidecar_path, device)
+    run = load_run(data_path, checkpoint, sidecar_path, device, chance_margin=chance_margin)
     dataset, model, target_device = run.dataset, run.model, run.device
     inputs = {
         split: normalize(dataset[split].images, dataset.mean, dataset.std, target_device)

@@ -134,6 +134,7 @@ def compute(
     max_images: int | None,
     seed: int,
     device: str,
+    chance_margin: float | None = None,
     output,
 ) -> None:
     """MIF and LIF curves of one attribution store, for each of its reductions; write a store.
@@ -141,14 +142,15 @@ def compute(
     The store holds ``logits`` (reduction, sample, order, fraction), the raw target logits;
     ``area`` (reduction, sample), the fidelity A of each image (NaN where the unperturbed
     logit is not positive); and ``example_scores`` (reduction, pixel), the first image's
-    scores in LIF order. ``sample`` indexes the images of ``split`` used.
+    scores in LIF order. ``sample`` indexes the images of ``split`` used. A model below
+    chance + ``chance_margin`` test accuracy is refused (None: no check).
     """
     import xarray as xr
 
     from saliencybench.methods import REDUCTIONS
 
     log = logging.getLogger("saliencybench")
-    run = load_run(data_path, checkpoint, sidecar_path, device)
+    run = load_run(data_path, checkpoint, sidecar_path, device, chance_margin=chance_margin)
     attributions = read_maps(attribution_path, run, split, "the curves job")
     indices = subset_indices(len(run.dataset[split].labels), max_images, seed)
     inputs = run.inputs(split, indices)

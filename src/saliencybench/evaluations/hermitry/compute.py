@@ -343,6 +343,7 @@ def reference(
     batch_size: int,
     seed: int,
     device: str,
+    chance_margin: float | None = None,
     output,
 ) -> None:
     """Fit the class Gaussians, the thresholds and the controls of one model; write them.
@@ -353,10 +354,11 @@ def reference(
     images (``train_train``), the validation images (``train_val``: H = 1 - percentile/100 by
     construction), ``noise_images`` of uniform pixel noise (``white_noise``) and as many
     test images of the dataset at ``foreign_path`` (``foreign``, resized and
-    channel-adapted), the last two measured against every class.
+    channel-adapted), the last two measured against every class. A model below chance +
+    ``chance_margin`` test accuracy is refused (None: no check).
     """
     started = time.perf_counter()
-    run = load_run(data_path, checkpoint, sidecar_path, device)
+    run = load_run(data_path, checkpoint, sidecar_path, device, chance_margin=chance_margin)
     dataset, model = run.dataset, run.model
     chosen = resolve_classes(classes, len(dataset.class_names))
     train = dataset["train"]
@@ -460,6 +462,7 @@ def capture(
     batch_size: int,
     seed: int,
     device: str,
+    chance_margin: float | None = None,
     output,
 ) -> None:
     """The distances of the inputs one method sends to the model while it explains the
@@ -470,11 +473,12 @@ def capture(
         method_name, method_entry: the method's config name (the store's ``source``) and
             its ``methods`` entry.
         target_rule: ``predicted`` or ``label``: the class each explanation is for.
+        chance_margin: a model below chance + this test accuracy is refused; None: no check.
     """
     from saliencybench.methods import AttributionContext
 
     method = resolve_method(method_name, method_entry)
-    run = load_run(data_path, checkpoint, sidecar_path, device)
+    run = load_run(data_path, checkpoint, sidecar_path, device, chance_margin=chance_margin)
     ref = read_reference(reference_path)
     fit = fit_of(ref)
     indices, _, inputs, labels = _validation_inputs(run, ref)
@@ -669,6 +673,7 @@ def evaluations(
     batch_size: int,
     seed: int,
     device: str,
+    chance_margin: float | None = None,
     output,
 ) -> None:
     """The job of :func:`evaluation_inputs`, with the maps of the reference's split.
@@ -676,10 +681,11 @@ def evaluations(
     Args:
         attribution_paths: one attribution store per name of ``map_methods``, in order.
         square_side: None for the default of :func:`saliencybench.methods.square_side`.
+        chance_margin: a model below chance + this test accuracy is refused; None: no check.
     """
     from saliencybench.methods import square_side as resolve_side
 
-    run = load_run(data_path, checkpoint, sidecar_path, device)
+    run = load_run(data_path, checkpoint, sidecar_path, device, chance_margin=chance_margin)
     ref = read_reference(reference_path)
     split = str(ref.attrs["split"])
     indices, images, inputs, labels = _validation_inputs(run, ref)

@@ -448,6 +448,7 @@ def compute(
     batch_size: int,
     seed: int,
     device: str,
+    chance_margin: float | None = None,
     output: str | Path,
 ) -> None:
     """Run the randomization tests of one method on one model and write the store.
@@ -463,13 +464,15 @@ def compute(
             target is explained on every randomized model.
         batch_size: images per call of the method.
         seed: seeds the subset, the re-initializations and the method's randomness.
+        chance_margin: the trained model below chance + this test accuracy is refused (None:
+            no check); the permuted-label model, meant to be at chance, is exempt.
         output: the ``.zarr`` store to write: :func:`randomization_test`'s Dataset with
             ``sample`` holding indices into the split, and ``targets`` (sample).
     """
     from saliencybench.methods import AttributionContext
 
     method = resolve_method(method_name, method_entry)
-    run = load_run(data_path, checkpoint, sidecar_path, device)
+    run = load_run(data_path, checkpoint, sidecar_path, device, chance_margin=chance_margin)
     permuted_model, permuted = None, {}
     if permuted_checkpoint is not None:
         permuted_model, permuted = run.load_beside(permuted_checkpoint, permuted_sidecar)

@@ -426,6 +426,7 @@ def compute(
     targets_path=None,
     seed: int,
     device: str,
+    chance_margin: float | None = None,
     output,
 ) -> None:
     """Infidelity and max-sensitivity of one configured method on one model; write a store.
@@ -436,6 +437,7 @@ def compute(
             (``spec.METRICS_KEYS``), recorded in the store's attributes.
         targets_path: the method's attribution store, whose targets name the classes
             explained; None: the model's predictions.
+        chance_margin: a model below chance + this test accuracy is refused; None: no check.
 
     The store holds ``infidelity`` and ``sensitivity`` over (smoothing, scope, sample).
     """
@@ -453,7 +455,7 @@ def compute(
     from saliencybench.stats import subset_indices
 
     choice = resolve_method(method_name, method_entry)
-    run = load_run(data_path, checkpoint, sidecar_path, device)
+    run = load_run(data_path, checkpoint, sidecar_path, device, chance_margin=chance_margin)
     model = run.model
     split = settings["split"]
     all_inputs = run.inputs(split)
