@@ -194,6 +194,7 @@ recipes: {standard: {epochs: 3, batch_size: 32, lr: 0.05}}
 methods: {saliency: {}, random: {}}
 attribution: {batch_size: $2}
 experiments: [{dataset: digits, model: small_cnn, methods: [saliency, random], evaluations: []}]
+chance_margin: null
 EOF
 }
 
@@ -269,19 +270,25 @@ grep -q "Nothing to be done" "$WORK/run1b.log" || fail "the rerun was not a no-o
 [ -z "$(submitted "$WORK/run1b.log")" ] || fail "the no-op rerun submitted jobs"
 
 # --------------------------------------------------------------------------- 2. a failing job
-# MNIST files that exist (config validation passes) but are empty: prepare_data fails in
-# its SLURM job, and again when retried (once here; the profile says twice).
+# Gzipped MNIST files whose headers are sound but whose image data stops short: validation
+# reads headers only, so the run starts; prepare_data decompresses the data, fails in its
+# SLURM job, and again when retried (once here; the profile says twice).
 say "2. A failing job"
 mkdir -p "$WORK/mnist"
-for stem in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
-    : >"$WORK/mnist/$stem"
-done
+"$PY" - "$WORK/mnist" <<'IDX'
+import gzip, struct, sys
+for split, count in (("train", 20), ("t10k", 10)):
+    with gzip.open(f"{sys.argv[1]}/{split}-images-idx3-ubyte.gz", "wb") as handle:
+        handle.write(struct.pack(">IIII", 2051, count, 8, 8) + bytes(count * 8))  # 1/8 of it
+    with gzip.open(f"{sys.argv[1]}/{split}-labels-idx1-ubyte.gz", "wb") as handle:
+        handle.write(struct.pack(">II", 2049, count) + bytes(range(count)))
+IDX
 write_config "$WORK/broken" 64 "{source: mnist, options: {path: $WORK/mnist}}"
 if snakemake_slurm "$WORK/broken" "$WORK/broken.log" --retries 1; then
     fail "the run with a failing job succeeded"
 fi
 grep -q "Error in rule prepare_data" "$WORK/broken.log" || { tail -n 60 "$WORK/broken.log"; fail "no error reported for prepare_data"; }
-grep -q "truncated IDX header" "$WORK/broken.log" || { tail -n 60 "$WORK/broken.log"; fail "the failed job's log was not shown"; }
+grep -q "(truncated)" "$WORK/broken.log" || { tail -n 60 "$WORK/broken.log"; fail "the failed job's log was not shown"; }
 submitted "$WORK/broken.log" >"$WORK/jobs2"
 [ "$(wc -l <"$WORK/jobs2")" -eq 2 ] || { cat "$WORK/jobs2"; fail "expected 2 attempts (--retries 1)"; }
 mems=""
