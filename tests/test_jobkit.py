@@ -131,9 +131,9 @@ def test_the_permuted_label_model_loaded_beside_is_exempt(tmp_path, balanced):
 
 def test_a_sidecar_without_test_accuracy_is_refused(tmp_path, balanced):
     checkpoint, sidecar = _saved(tmp_path, balanced, 0.9)
-    entries = json.loads(sidecar.read_text())
+    entries = store.read_json(sidecar, "sidecar")
     del entries["test_accuracy"]
-    sidecar.write_text(json.dumps(entries))
+    store.write_json(sidecar, entries)
     with pytest.raises(store.StoreError, match="no test_accuracy"):
         jobkit.load_run(balanced, checkpoint, sidecar, "cpu", chance_margin=0.1)
 

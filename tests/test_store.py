@@ -137,7 +137,8 @@ def test_edited_content_fails_the_hash_check(tmp_path):
 def test_write_json_is_atomic(tmp_path: Path):
     target = tmp_path / "x.json"
     store.write_json(target, {"a": 1})
-    assert json.loads(target.read_text()) == {"a": 1}
+    assert store.read_json(target, "test file") == {"a": 1}
+    assert set(json.loads(target.read_text())) == {"a", store.JSON_HASH}
 
 
 # ----------------------------------------------------------------------- array hashes
@@ -269,3 +270,30 @@ def test_next_write_removes_stale_temporaries(tmp_path):
     _attribution_store(target)
     assert not stale.exists() and not old.exists() and unrelated.exists()
     assert store.read_attributions(target).attrs["method"] == "saliency"
+
+
+def test_json_file_carries_and_checks_its_content_hash(tmp_path):
+    path = tmp_path / "seed0.json"
+    payload = {"test_accuracy": 0.9712, "history": [{"loss": 0.1}], "nan": float("nan")}
+    store.write_json(path, payload)
+    loaded = store.read_json(path, "checkpoint sidecar")
+    assert loaded.keys() == payload.keys() and loaded["test_accuracy"] == 0.9712
+    edited = json.loads(path.read_text())
+    edited["test_accuracy"] = 0.99
+    path.write_text(json.dumps(edited))
+    with pytest.raises(store.StoreError, match=r"seed0\.json: checkpoint sidecar differs from"):
+        store.read_json(path, "checkpoint sidecar")
+    path.write_text("{not json")
+    with pytest.raises(store.StoreError, match=r"seed0\.json: unreadable checkpoint sidecar"):
+        store.read_json(path, "checkpoint sidecar")
+    path.write_text("[1, 2]")
+    with pytest.raises(store.StoreError, match="is not a JSON object"):
+        store.read_json(path, "checkpoint sidecar")
+
+
+def test_json_file_without_hash_is_read_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"test_accuracy": 0.5}))
+    with caplog.at_level("WARNING"):
+        assert store.read_json(path, "checkpoint sidecar") == {"test_accuracy": 0.5}
+    assert "has no content hash" in caplog.text

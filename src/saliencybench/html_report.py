@@ -346,8 +346,9 @@ def read_sidecars(config: Mapping[str, Any], root: str | Path = ".") -> dict[Run
     """The checkpoint sidecar of every run of the experiments."""
     sidecars = {}
     for run, _ in experiment_runs(config):
-        with open(Path(root) / paths.checkpoint_sidecar(*run)) as handle:
-            sidecars[run] = json.load(handle)
+        sidecars[run] = store.read_json(
+            Path(root) / paths.checkpoint_sidecar(*run), "checkpoint sidecar"
+        )
     return sidecars
 
 

@@ -10,7 +10,6 @@ not clearly above chance, :func:`check_learned`).
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 from collections.abc import Mapping
@@ -63,10 +62,7 @@ def load_trained_model(
     Returns:
         ``(model in eval mode on device, sidecar dict)``.
     """
-    try:
-        sidecar = json.loads(Path(sidecar_path).read_text())
-    except (OSError, ValueError) as error:
-        raise store.StoreError(f"{sidecar_path}: unreadable checkpoint sidecar ({error})") from None
+    sidecar = store.read_json(sidecar_path, "checkpoint sidecar")
     expected = sidecar.get("checkpoint_sha256")
     if not Path(checkpoint).is_file():
         raise store.StoreError(f"{checkpoint}: checkpoint does not exist")

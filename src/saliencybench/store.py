@@ -5,9 +5,10 @@ killed job never leaves a half-written store behind. Arrays carry ``dimension_na
 ``xarray.open_zarr(path, group=split)`` works on every store.
 
 Every store (Zarr or NetCDF) records a SHA-256 of each of its arrays in the attribute
-``array_hashes``, written after the arrays; every reader recomputes them before the data are
-used. A deleted chunk (read back as Zarr's fill value) or a flipped byte is a StoreError naming
-the store and the array, not a wrong number.
+``array_hashes``, written after the arrays, and every JSON file one of its content under
+``content_sha256``; every reader recomputes them before the data are used. A deleted
+chunk (read back as Zarr's fill value) or a flipped byte is a StoreError naming the store
+and the array, not a wrong number.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ DATASET_FORMAT = "saliencybench.dataset/1"
 ATTRIBUTION_FORMAT = "saliencybench.attributions/1"
 SPLITS = ("train", "test")
 HASHES = "array_hashes"
+# The key of a JSON file's own content hash (checkpoint sidecars, ROAR records).
+JSON_HASH = "content_sha256"
 _COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
 # Chunks of about this many bytes along the sample axis: large enough for fast sequential
 # reads, small enough that one sample's lookup does not decompress the whole split.
@@ -103,10 +106,48 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _json_digest(payload: Mapping[str, Any]) -> str:
+    """SHA-256 of a JSON payload in one canonical text (sorted keys, no spaces), which
+    every value survives: floats are written as their shortest repr and read back equal."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def write_json(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:
-    """Write a JSON file atomically."""
+    """Write a JSON file atomically, with the SHA-256 of its content under ``JSON_HASH``."""
+    body = {key: value for key, value in payload.items() if key != JSON_HASH}
+    body[JSON_HASH] = _json_digest(body)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """Read a JSON file written by :func:`write_json` and check its content hash.
+
+    Returns:
+        The payload, without the hash.
+
+    Raises:
+        StoreError: the file is missing, unreadable, not an object, or its content differs
+            from what was written.
+    """
+    try:
+        payload = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise StoreError(f"{path}: {what} does not exist") from None
+    except (OSError, ValueError) as error:
+        raise StoreError(f"{path}: unreadable {what} ({error}); delete it and rerun") from None
+    if not isinstance(payload, dict):
+        raise StoreError(f"{path}: {what} is not a JSON object; delete it and rerun")
+    recorded = payload.pop(JSON_HASH, None)
+    if recorded is None:
+        log.warning("%s: %s has no content hash (written by an older version)", path, what)
+    elif _json_digest(payload) != recorded:
+        raise StoreError(
+            f"{path}: {what} differs from what was written (edited or damaged since); "
+            "delete it and rerun"
+        )
+    return payload
 
 
 def _chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:

@@ -85,7 +85,7 @@ def check(path: str | os.PathLike[str]) -> str | None:
         if path.suffix == ".pt":
             return _check_checkpoint(path)
         if path.suffix == ".json":
-            json.loads(path.read_text())
+            store.read_json(path, "JSON file")
             return None
         if path.suffix == ".nc":
             _read_netcdf(path)
@@ -124,9 +124,9 @@ def _read_netcdf(path: Path) -> None:
 def _check_checkpoint(path: Path) -> str | None:
     sidecar = path.with_suffix(".json")
     try:
-        expected = json.loads(sidecar.read_text()).get("checkpoint_sha256")
-    except (OSError, ValueError):
-        return f"its sidecar {sidecar.name} is missing or unreadable"
+        expected = store.read_json(sidecar, "checkpoint sidecar").get("checkpoint_sha256")
+    except store.StoreError:
+        return f"its sidecar {sidecar.name} is missing or damaged"
     if expected and store.file_hash(path) != expected:
         return f"SHA-256 differs from the one its sidecar {sidecar.name} records"
     return None

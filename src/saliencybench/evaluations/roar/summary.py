@@ -3,7 +3,6 @@ labeled Dataset over ``(method, mode, fraction, seed)``. numpy and xarray only."
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,15 +12,6 @@ import numpy as np
 from saliencybench import store
 from saliencybench.evaluations.roar.spec import ROAR_FORMAT, order_methods
 from saliencybench.masking import MODES
-
-
-def _read_json(path: str | Path, what: str) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        raise store.StoreError(
-            f"{path}: unreadable {what} ({error}); delete it and rerun"
-        ) from None
 
 
 def summarize(
@@ -44,7 +34,7 @@ def summarize(
     """
     import xarray as xr
 
-    records = [_read_json(path, "ROAR result") for path in results]
+    records = [store.read_json(path, "ROAR result") for path in results]
     for path, record in zip(results, records, strict=True):
         if record.get("format") != ROAR_FORMAT:
             raise store.StoreError(f"{path}: not a ROAR result; delete it and rerun")
@@ -65,7 +55,8 @@ def summarize(
             train_accuracy[i, j, k, s] = run["train_accuracy"]
     baseline = np.full(len(seeds), np.nan)
     for seed, path in baselines.items():
-        baseline[seeds.index(int(seed))] = _read_json(path, "checkpoint sidecar")["test_accuracy"]
+        sidecar = store.read_json(path, "checkpoint sidecar")
+        baseline[seeds.index(int(seed))] = sidecar["test_accuracy"]
     dims = ("method", "mode", "fraction", "seed")
     return xr.Dataset(
         {
