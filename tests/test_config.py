@@ -112,7 +112,10 @@ def test_roar_section(config):
         ({"fractions": [0.5, 1.0]}, "config key 'roar.fractions.1'"),
         ({"fractions": [0.0]}, "config key 'roar.fractions.0'"),
         ({"modes": ["remove"]}, "config key 'roar.modes.0': 'remove' is not one of: roar, kar"),
-        ({"fill": "gray"}, "config key 'roar.fill': 'gray' is not one of: mean, zero"),
+        (
+            {"fill": "gray"},
+            "config key 'roar.fill': 'gray' is not one of: mean, black, zero, white",
+        ),
         ({"methods": ["integrated_gradient"]}, "'integrated_gradient' is not defined in 'methods'"),
         ({"methods": ["lime"]}, "config key 'roar.methods': 'lime' attributes only the test split"),
         ({"seed": [0]}, "config key 'roar.seed' is unknown in 'roar'"),

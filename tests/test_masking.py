@@ -125,9 +125,11 @@ def test_mean_fill_per_channel_and_untouched_rest(images, maps):
     np.testing.assert_array_equal(masked[keep], images[keep])
 
 
-def test_zero_fill(images, maps):
-    masked, mask = _masked(images, maps, "zero")
-    assert (masked.transpose(1, 0, 2, 3)[:, mask] == 0).all()
+@pytest.mark.parametrize(("fill", "value"), [("zero", 0), ("black", 0), ("white", 255)])
+def test_black_and_white_fills(images, maps, fill, value):
+    masked, mask = _masked(images, maps, fill)
+    assert (masked.transpose(1, 0, 2, 3)[:, mask] == value).all()
+    assert (masked.transpose(1, 0, 2, 3)[:, ~mask] == images.transpose(1, 0, 2, 3)[:, ~mask]).all()
 
 
 def test_blur_fill_matches_scikit_image(images, maps):
@@ -174,4 +176,4 @@ def test_unknown_fill_and_shape_mismatch(images, maps):
         _masked(images, maps, "gray")
     with pytest.raises(ValueError, match="do not match images"):
         _masked(images, maps[:, :5], "mean")
-    assert FILLS.names() == ["blur", "mean", "noise", "zero"]
+    assert FILLS.names() == ["black", "blur", "mean", "noise", "white", "zero"]

@@ -193,7 +193,7 @@ def test_unknown_parameter_is_named_with_the_valid_ones():
         ("integrated_gradients", {"n_steps": 1, "integration": "riemann_left"}),
         ("smoothgrad", {"noise_level": -0.1}),
         ("vargrad", {"nt_samples_batch_size": 0}),
-        ("deeplift", {"baseline": "mean"}),
+        ("deeplift", {"baseline": "grey"}),
         ("deeplift", {"baseline": float("nan")}),
         ("occlusion", {"window_size": 4, "stride": 5}),
         ("occlusion", {"perturbations_per_eval": 0}),

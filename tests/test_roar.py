@@ -238,13 +238,12 @@ def _fake_results(tmp_path):
 def test_summary_table_and_figure_agree(tmp_path):
     results, baselines = _fake_results(tmp_path)
     summary = summarize(results, baselines, attrs={"dataset": "digits", "model_seed": 0})
-    assert summary["accuracy"].dims == ("method", "mode", "fraction", "seed")
-    assert list(summary["method"].values) == ["random", "saliency"]
+    assert summary["accuracy"].dims == ("attribution", "mode", "fraction", "seed")
+    assert list(summary["attribution"].values) == ["random", "saliency"]
     assert list(summary["fraction"].values) == [0.1, 0.5]
     np.testing.assert_allclose(summary["baseline_accuracy"].values, [0.95, 0.96, 0.97])
-    value = summary["accuracy"].sel(
-        {"method": "saliency", "mode": "kar", "fraction": 0.5, "seed": 2}
-    )
+    # keyword selection works: `method` would be taken as sel's fill-method argument
+    value = summary["accuracy"].sel(attribution="saliency", mode="kar", fraction=0.5, seed=2)
     assert float(value) == pytest.approx(0.9 - 0.5 - 0.02)
     path = tmp_path / "roar.nc"
     store.write_netcdf(summary, path)
@@ -261,7 +260,7 @@ def test_summary_table_and_figure_agree(tmp_path):
         ("kar", "saliency"),
     ]
     for row in rows:
-        accuracy = reread["accuracy"].sel({"mode": row["mode"], "method": row["method"]}) * 100
+        accuracy = reread["accuracy"].sel({"mode": row["mode"], "attribution": row["method"]}) * 100
         for fraction, column in ((0.1, "10%"), (0.5, "50%")):
             mean, std = parse_cell(row[column])
             values = accuracy.sel(fraction=fraction).values

@@ -23,7 +23,7 @@ from saliencybench.evaluations.robustness.compute import (
 )
 from saliencybench.evaluations.robustness.report import robustness_table
 from saliencybench.evaluations.robustness.summary import summarize
-from saliencybench.methods import METHODS, AttributionContext, square_masks
+from saliencybench.methods import METHODS, AttributionContext, all_square_masks, square_masks
 
 CONTEXT = AttributionContext(seed=0, input_range=(-3.0, 3.0))
 
@@ -124,6 +124,67 @@ def test_square_masks_cover_every_position():
     assert masks.shape == (4 * 3, 5, 4)
     assert torch.equal(masks.sum((1, 2)), torch.full((12,), 4.0))
     assert len({tuple(mask.flatten().tolist()) for mask in masks}) == 12
+
+
+@pytest.mark.parametrize(("height", "width"), [(6, 6), (28, 28), (7, 12)])
+def test_every_square_of_sides_one_to_ten_is_counted(height, width):
+    sides = [side for side in range(1, 11) if side <= min(height, width)]
+    masks = all_square_masks(height, width, sides)
+    expected = sum((height - side + 1) * (width - side + 1) for side in sides)
+    assert len(masks) == expected  # 5,605 on MNIST's 28x28, Yeh et al.'s setting
+    assert len({tuple(mask.flatten().tolist()) for mask in masks}) == expected
+
+
+def test_square_with_several_sides_recovers_the_contributions_of_a_linear_model(linear):
+    model, inputs, targets = linear
+    exact = (model.weight[targets] * inputs).sum(1, keepdim=True)
+    phi = _method("square", model, side=[1, 2, 3], ridge=1e-9).attribute(inputs, targets, 0)
+    torch.testing.assert_close(phi, exact, atol=1e-4, rtol=1e-4)
+    with pytest.raises(Exception, match="distinct sides"):
+        _method("square", model, side=[2, 2])
+
+
+def _exhaustive_infidelity_by_hand(model, inputs, targets, attributions, masks, normalize):
+    """E over every square of (beta I^T phi - (f(x) - f(x without the square)))^2."""
+    values = []
+    for x, target, phi in zip(inputs, targets, attributions, strict=True):
+        removed = torch.where(masks[:, None].bool(), 0.0, x[None])
+        drops = model(x[None])[0, target] - model(removed)[:, target]
+        explained = (masks[:, None] * phi[None]).sum((1, 2, 3))
+        beta = (explained * drops).sum() / (explained * explained).sum() if normalize else 1.0
+        values.append(((beta * explained - drops) ** 2).mean().item())
+    return np.array(values)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("budget", [2048, 40])
+def test_exhaustive_square_removal_is_every_square_once(nonlinear, normalize, budget):
+    """Captum's infidelity over every square, whatever its chunking, equals a hand loop."""
+    model, inputs, targets = nonlinear
+    inputs, targets = inputs[:4], targets[:4]
+    infidelity = {"exhaustive": True, "square_side": [1, 2, 3], "normalize": normalize}
+    settings = _settings(scopes=["global"], infidelity=infidelity, max_examples_per_batch=budget)
+    method = _method("saliency", model)
+    results = evaluate_method(
+        model, inputs, targets, method, settings, seed=0, input_range=CONTEXT.input_range
+    )
+    attributions = method.attribute(inputs, targets, 0) * inputs  # global: times x - 0
+    expected = _exhaustive_infidelity_by_hand(
+        model, inputs, targets, attributions, all_square_masks(6, 6, [1, 2, 3]), normalize
+    )
+    np.testing.assert_allclose(results["infidelity"][0, 0], expected, rtol=1e-4)
+
+
+def test_square_removal_with_several_sides_draws_among_all_their_squares():
+    masks = all_square_masks(6, 6, [1, 4])
+    perturb = square_removal([1, 4], 0.0, torch.Generator().manual_seed(0))
+    indicator, removed = perturb(torch.ones(400, 2, 6, 6))
+    drawn = indicator[:, 0].flatten(1)
+    known = {tuple(mask.flatten().tolist()) for mask in masks}
+    assert all(tuple(row.tolist()) in known for row in drawn)
+    torch.testing.assert_close(removed, 1 - indicator)
+    # uniform over the 36 + 9 squares: about 9/45 of the draws are 4x4
+    assert (drawn.sum(1) == 16).float().mean().item() == pytest.approx(0.2, abs=0.06)
 
 
 def test_optimal_explanations_have_the_least_infidelity_under_their_perturbation(nonlinear):
@@ -296,13 +357,41 @@ def test_runs_are_seeded(nonlinear):
         np.testing.assert_array_equal(first[key], second[key])
 
 
-def test_smoothing_lowers_sensitivity_of_the_gradient(nonlinear):
+@pytest.mark.parametrize("per_call", [None, 3])
+def test_uniform_smoothing_averages_copies_uniform_in_the_box(per_call):
+    x = torch.randn(4, 2, 3, 3, generator=torch.Generator().manual_seed(0))
+    target = torch.zeros(4, dtype=torch.long)
+    radius = 0.5
+
+    def smoothed(explanation):
+        return SmoothedExplanation(
+            explanation,
+            nn.Identity(),
+            nt_samples=3000,
+            stdev=radius,
+            nt_samples_batch_size=per_call,
+            seed=0,
+            noise="uniform",
+        )(x, target)
+
+    # copies x + u: their mean is x, the mean of u^2 is r^2 / 3 (Gaussian noise: r^2)
+    offsets = []
+    mean = smoothed(lambda noisy, t: offsets.append(noisy.view(-1, *x.shape) - x) or noisy)
+    torch.testing.assert_close(mean, x, atol=0.03, rtol=0)
+    drawn = torch.cat(offsets)
+    assert drawn.abs().max() <= radius and drawn.abs().max() > 0.99 * radius
+    square = smoothed(lambda noisy, t: (noisy - x.repeat(len(noisy) // len(x), 1, 1, 1)) ** 2)
+    torch.testing.assert_close(square, torch.full_like(x, radius**2 / 3), atol=0.01, rtol=0)
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "uniform"])
+def test_smoothing_lowers_sensitivity_of_the_gradient(nonlinear, noise):
     """Yeh et al. (2019), Theorem 4.1 and Table 1: -SG is less sensitive than the gradient."""
     model, inputs, targets = nonlinear
     settings = _settings(
         scopes=["local"],
         sensitivity={"n_samples": 20, "radius": 0.1},
-        smoothing={"nt_samples": 32, "noise_level": 0.1},
+        smoothing={"nt_samples": 32, "noise_level": 0.1, "noise": noise},
     )
     results = evaluate_method(
         model,
@@ -343,7 +432,7 @@ def test_summary_and_table(tmp_path, linear):
         paths.append(path)
         written[name] = values
     summary = summarize(paths)
-    cell = summary.sel({"method": "saliency", "smoothing": "none", "scope": "local"})
+    cell = summary.sel(attribution="saliency", smoothing="none", scope="local")
     assert float(cell["infidelity"]) == pytest.approx(written["saliency"][0, 0].mean())
     half_width = 1.96 * written["saliency"][0, 0].std(ddof=1) / np.sqrt(10)
     assert float(cell["infidelity_ci"]) == pytest.approx(half_width, rel=1e-3)

@@ -244,6 +244,22 @@ def test_netcdf_summary_with_an_edited_value_is_refused(tmp_path):
         store.read_netcdf(path, "saliencybench.test/1", "test summary")
 
 
+def test_summary_of_another_format_version_names_both_versions(tmp_path):
+    netcdf, zarr_path = tmp_path / "s.nc", tmp_path / "e.zarr"
+    store.write_netcdf(_evaluation_dataset(), netcdf)
+    store.write_xarray(_evaluation_dataset(), zarr_path)
+    for path, read in ((netcdf, store.read_netcdf), (zarr_path, store.read_xarray)):
+        with pytest.raises(store.StoreError) as raised:
+            read(path, "saliencybench.test/2", "test summary")
+        assert str(raised.value) == (
+            f"{path}: test summary in format 'saliencybench.test/1', written by another "
+            "version of saliencybench (this one reads 'saliencybench.test/2'); delete it and "
+            "rerun to rebuild it"
+        )
+        with pytest.raises(store.StoreError, match=r"not a test summary \(format attribute"):
+            read(path, "saliencybench.other/1", "test summary")
+
+
 def test_store_without_hashes_is_read_with_a_warning(tmp_path, caplog):
     """Stores written before stores carried hashes stay readable."""
     path = tmp_path / "m.zarr"

@@ -65,7 +65,7 @@ def test_randomization_outputs_agree_with_the_stores(randomization_run):
     assert sidecar["permuted_labels"]["share_changed"] > 0.8
     summary = read_summary(workdir / randomization_spec.summary_path(*MODEL))
     methods = ["saliency", "integrated_gradients", "sobel"]
-    assert list(summary["method"].values) == methods
+    assert list(summary["attribution"].values) == methods
     assert list(summary["layer"].values) == ["fc3", "fc2", "fc1", "conv2", "conv1"]
     table = _table(workdir)
     assert list(table) == methods
@@ -107,7 +107,7 @@ def test_changing_a_threshold_reruns_only_the_summary(randomization_run, snakema
     stored = read_store(workdir / randomization_spec.store_path(*MODEL, "saliency"))
     ssim = stored["similarity"].sel(mode="independent", metric="ssim").values
     expected = sensitive_images(ssim, 0.5).mean()
-    assert float(summary["sensitive_share"].sel({"method": "saliency"})) == expected
+    assert float(summary["sensitive_share"].sel(attribution="saliency")) == expected
     assert np.isfinite(summary["sensitivity_low"].values).all()
 
 

@@ -138,8 +138,8 @@ def test_scorecard_agrees_with_the_tables(report_run):
     s_i = randomization["sensitivity"].sel(dataset="digits", model="small_cnn", seed=0)
     s_i = s_i.sel(recipe="standard")
     # sobel ignores the model: S^I 0 and a fail, saliency above it and ranked first
-    assert float(s_i.sel({"method": "sobel"})) == pytest.approx(0.0, abs=1e-6)
-    assert float(s_i.sel({"method": "saliency"})) > 0.01
+    assert float(s_i.sel(attribution="sobel")) == pytest.approx(0.0, abs=1e-6)
+    assert float(s_i.sel(attribution="saliency")) > 0.01
     scorecard = page[page.index("Method scorecard") :]
     assert re.search(r"0\.\d+ pass <small>#1</small>", scorecard)
     assert re.search(r"0 fail <small>#2</small>", scorecard)

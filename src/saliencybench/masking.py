@@ -105,10 +105,17 @@ def fill_mean(images: np.ndarray, context: FillContext) -> np.ndarray:
     return _per_channel(context.mean, images)
 
 
+@FILLS.register("black")
 @FILLS.register("zero")
-def fill_zero(images: np.ndarray, context: FillContext) -> np.ndarray:
-    """Black: pixel value 0 in every channel."""
+def fill_black(images: np.ndarray, context: FillContext) -> np.ndarray:
+    """Black: pixel value 0 in every channel (``zero`` is its older name)."""
     return np.zeros(images.shape)
+
+
+@FILLS.register("white")
+def fill_white(images: np.ndarray, context: FillContext) -> np.ndarray:
+    """White: pixel value 1 (255) in every channel."""
+    return np.full(images.shape, 255.0)
 
 
 @FILLS.register("blur")

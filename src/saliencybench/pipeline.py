@@ -305,7 +305,12 @@ def attribute(
     }
     low = min(float(x.min()) for x in inputs.values())
     high = max(float(x.max()) for x in inputs.values())
-    context = AttributionContext(seed=seed, input_range=(low, high))
+    context = AttributionContext(
+        seed=seed,
+        input_range=(low, high),
+        mean=tuple(dataset.mean),
+        std=tuple(dataset.std),
+    )
     results = {}
     for split in splits:
         x = inputs[split]

@@ -373,11 +373,22 @@ def _open_group(path: str | os.PathLike[str], expected_format: str, what: str) -
             "delete it and rerun"
         ) from None
     if found != expected_format:
-        raise StoreError(
-            f"{path}: not a {what} (format attribute {found!r}, expected {expected_format!r}); "
-            "delete it and rerun"
-        )
+        raise format_error(path, found, expected_format, what)
     return root
+
+
+def format_error(path: str | os.PathLike[str], found: Any, expected: str, what: str) -> StoreError:
+    """The error for a file whose ``format`` attribute is not the one this version reads:
+    an older version of the same format (``name/N``), or something else entirely."""
+    if isinstance(found, str) and found.rsplit("/", 1)[0] == expected.rsplit("/", 1)[0]:
+        return StoreError(
+            f"{path}: {what} in format {found!r}, written by another version of saliencybench "
+            f"(this one reads {expected!r}); delete it and rerun to rebuild it"
+        )
+    return StoreError(
+        f"{path}: not a {what} (format attribute {found!r}, expected {expected!r}); "
+        "delete it and rerun"
+    )
 
 
 def _read_array(root: zarr.Group, name: str, path: str | os.PathLike[str], what: str):
@@ -583,7 +594,7 @@ def read_netcdf(path: str | os.PathLike[str], expected_format: str, what: str):
     except (OSError, ValueError) as error:
         raise StoreError(f"{path}: unreadable {what} ({error}); delete it and rerun") from None
     if summary.attrs.get("format") != expected_format:
-        raise StoreError(f"{path}: not a {what}; delete it and rerun")
+        raise format_error(path, summary.attrs.get("format"), expected_format, what)
     return _checked(summary, path, what)
 
 

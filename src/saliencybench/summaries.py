@@ -12,6 +12,12 @@ from saliencybench.evaluations import EVALUATIONS
 from saliencybench.planning import Run
 
 
+def combined_format(name: str) -> str:
+    """The format of ``results/summary/{name}.nc``; version 2 names the method dimension
+    ``attribution``."""
+    return f"saliencybench.summary/{name}/2"
+
+
 def combine(parts: Sequence[Any], name: str):
     """One Dataset from the tidy parts of every run (outer join; missing cells NaN)."""
     import xarray as xr
@@ -19,7 +25,7 @@ def combine(parts: Sequence[Any], name: str):
     if not parts:
         raise ValueError(f"no summaries of evaluation {name!r} to combine")
     combined = xr.merge(parts, join="outer", compat="no_conflicts", combine_attrs="drop")
-    combined.attrs = {"format": f"saliencybench.summary/{name}/1", "evaluation": name}
+    combined.attrs = {"format": combined_format(name), "evaluation": name}
     return combined
 
 
@@ -35,4 +41,4 @@ def build_summary(name: str, rows: Sequence[Sequence[Any]]):
 
 def read_combined(path: str | Path, name: str):
     """Open ``results/summary/{name}.nc``."""
-    return store.read_netcdf(path, f"saliencybench.summary/{name}/1", f"{name} summary")
+    return store.read_netcdf(path, combined_format(name), f"{name} summary")

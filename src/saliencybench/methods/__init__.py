@@ -32,6 +32,8 @@ from saliencybench.methods.base import (
     Method,
     MethodError,
     batch_seed,
+    normalized_fill,
+    normalized_scale,
 )
 from saliencybench.methods.baselines import RandomMethod, SobelMethod
 from saliencybench.methods.cam import GradCamMethod, GuidedGradCamMethod, find_last_conv
@@ -50,8 +52,11 @@ from saliencybench.methods.gradient import (
 from saliencybench.methods.optimal import (
     NoisyBaselineMethod,
     SquareMethod,
+    all_square_masks,
+    check_sides,
     square_masks,
     square_side,
+    square_sides,
 )
 from saliencybench.methods.perturbation import OcclusionMethod
 from saliencybench.methods.reductions import (
@@ -98,6 +103,8 @@ __all__ = [
     "anchor_sampler",
     "attribute_dataset",
     "batch_seed",
+    "normalized_fill",
+    "normalized_scale",
     "check_method",
     "find_last_conv",
     "grid_segments",
@@ -109,6 +116,9 @@ __all__ = [
     "reduce_sum",
     "segment_means",
     "slic_segments",
+    "all_square_masks",
+    "check_sides",
     "square_masks",
     "square_side",
+    "square_sides",
 ]

@@ -7,13 +7,14 @@ import math
 import numbers
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from saliencybench import units
 from saliencybench.methods.errors import MethodError
 from saliencybench.methods.reductions import REDUCTIONS
 from saliencybench.planning import DEFAULT_REDUCTIONS
@@ -28,10 +29,15 @@ class AttributionContext:
         seed: base seed of the job (non-negative); each batch derives its own seed from it.
         input_range: (min, max) of the normalized inputs over the dataset; SmoothGrad's noise
             standard deviation is ``noise_level * (max - min)``.
+        mean, std: the dataset's per-channel normalization in pixel units [0, 1], which turns
+            baselines given in pixel units (``black``, ``{pixel: v}``) into the normalized
+            space (:mod:`saliencybench.units`); None where no such baseline is used.
     """
 
     seed: int
     input_range: tuple[float, float]
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
@@ -185,6 +191,49 @@ class Method(ABC):
                 f"{cls.name} attributions are channel-less; use 'sum' or 'abs'"
             )
 
+    def fill_value(self, key: str, inputs: Tensor) -> float | Tensor:
+        """Parameter ``key`` (a baseline or fill, :func:`saliencybench.units.check_fill`) in
+        the normalized space (:func:`normalized_fill`)."""
+        try:
+            return normalized_fill(self.params[key], inputs, self.context.mean, self.context.std)
+        except ValueError as error:
+            raise MethodError(f"{self.name}: parameter {key!r}: {error}") from None
+
+    def scale_value(self, key: str, inputs: Tensor) -> float | Tensor:
+        """Parameter ``key`` (a noise standard deviation, :func:`saliencybench.units.check_scale`)
+        in the normalized space (:func:`normalized_scale`)."""
+        try:
+            return normalized_scale(self.params[key], inputs, self.context.std)
+        except ValueError as error:
+            raise MethodError(f"{self.name}: parameter {key!r}: {error}") from None
+
+    @classmethod
+    def parameter_units(cls, params: dict[str, Any]) -> dict[str, str]:
+        """Each baseline, fill and noise-scale parameter with its unit, for provenance."""
+        described = {units.check_fill: units.describe_fill, units.check_scale: units.describe_scale}
+        params = {**cls.defaults, **params}
+        return {
+            key: described[check](params[key])
+            for key, check in cls.checks.items()
+            if check in described
+        }
+
+    def clip_to_pixel_range(self, images: Tensor) -> Tensor:
+        """Normalized images clipped, channel by channel, to what pixel values 0 and 1 become."""
+        channels = images.shape[-3]
+        try:
+            bounds = [
+                units.fill_values(end, self.context.mean, self.context.std, channels)
+                for end in ("black", "white")
+            ]
+        except ValueError as error:
+            raise MethodError(f"{self.name}: clipping to pixel values: {error}") from None
+        low, high = (
+            torch.as_tensor(b, dtype=images.dtype, device=images.device).view(-1, 1, 1)
+            for b in bounds
+        )
+        return torch.maximum(torch.minimum(images, high), low)
+
     @property
     def rows_per_input(self) -> int:
         """Inputs one pass of the model sees per explained image (integrated gradients: its
@@ -214,6 +263,44 @@ class Method(ABC):
         input x gradient's gradient) override this.
         """
         return self.attribute(inputs, target, batch_seed) if self.scope == "local" else None
+
+
+def normalized_fill(
+    value: Any,
+    inputs: Tensor,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> float | Tensor:
+    """A baseline or fill (:func:`saliencybench.units.check_fill`) in the normalized space:
+    the number itself when it was given there (so such results do not change by a bit), else
+    a tensor of one value per channel shaped (1, C, H, W) like one input, on its device.
+
+    Args:
+        value: anything :func:`saliencybench.units.check_fill` accepts.
+        inputs: a batch (N, C, H, W) the value is for.
+        mean, std: the dataset's channel normalization in pixel units [0, 1].
+
+    Raises:
+        ValueError: a value in pixel units without ``mean`` and ``std``.
+    """
+    value = units.check_fill(value)
+    if isinstance(value, float):
+        return value
+    values = units.fill_values(value, mean, std, inputs.shape[1])
+    column = torch.as_tensor(values, dtype=inputs.dtype, device=inputs.device)
+    return column.view(1, -1, 1, 1).expand(1, *inputs.shape[1:])
+
+
+def normalized_scale(
+    value: Any, inputs: Tensor, std: Sequence[float] | None = None
+) -> float | Tensor:
+    """A noise standard deviation (:func:`saliencybench.units.check_scale`) in the normalized
+    space: the number itself when it was given there, else a (1, C, 1, 1) tensor."""
+    value = units.check_scale(value)
+    if isinstance(value, float):
+        return value
+    values = units.scale_values(value, std, inputs.shape[1])
+    return torch.as_tensor(values, dtype=inputs.dtype, device=inputs.device).view(1, -1, 1, 1)
 
 
 def register_method(cls: type[Method]) -> type[Method]:

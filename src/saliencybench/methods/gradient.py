@@ -17,6 +17,7 @@ from captum.attr import (
 )
 from torch import Tensor, nn
 
+from saliencybench import units
 from saliencybench.methods.base import (
     _RELU_HOOK_WARNING,
     AttributionContext,
@@ -100,7 +101,8 @@ class IntegratedGradientsMethod(Method):
             renamed because ``method`` names the registered method in a config entry),
             captum's default; one of "gausslegendre", "riemann_trapezoid", "riemann_left",
             "riemann_right", "riemann_middle".
-        baseline (0.0): constant baseline x0 in the normalized space (0 = training mean).
+        baseline (0.0): constant baseline x0: a number in the normalized space (0 = training
+            mean), or ``black``, ``white``, ``mean``, ``{pixel: v}`` (:mod:`saliencybench.units`).
         internal_batch_size (null): rows (steps x images) per forward pass; null = all
             ``n_steps x batch`` at once (captum raises values below the batch size to it).
 
@@ -120,7 +122,7 @@ class IntegratedGradientsMethod(Method):
         "integration": _choice(
             "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"
         ),
-        "baseline": _real(),
+        "baseline": units.check_fill,
         "internal_batch_size": _integer(1, optional=True),
     }
 
@@ -151,7 +153,7 @@ class IntegratedGradientsMethod(Method):
         p = self.params
         attr = captum_ig.attribute(
             _grad_input(inputs),
-            baselines=p["baseline"],
+            baselines=self.fill_value("baseline", inputs),
             target=target,
             n_steps=p["n_steps"],
             method=p["integration"],
@@ -260,13 +262,14 @@ class DeepLiftMethod(Method):
     """``deeplift`` (captum ``DeepLift``, rescale rule); needs distinct nn.ReLU modules.
 
     Parameters:
-        baseline (0.0): constant reference in the normalized space (0 = training mean).
+        baseline (0.0): constant reference: a number in the normalized space (0 = training
+            mean), or ``black``, ``white``, ``mean``, ``{pixel: v}`` (:mod:`saliencybench.units`).
     """
 
     name = "deeplift"
     scope = "global"
     defaults = {"baseline": 0.0}
-    checks = {"baseline": _real()}
+    checks = {"baseline": units.check_fill}
 
     def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
         super().__init__(model, context, **params)
@@ -283,6 +286,6 @@ class DeepLiftMethod(Method):
     def _deeplift(self, captum_deeplift: DeepLift, inputs: Tensor, target: Tensor) -> Tensor:
         with _quiet(_HOOK_WARNING):
             attr = captum_deeplift.attribute(
-                _grad_input(inputs), baselines=self.params["baseline"], target=target
+                _grad_input(inputs), baselines=self.fill_value("baseline", inputs), target=target
             )
         return _out(attr)

@@ -8,10 +8,12 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from saliencybench import units
 from saliencybench.methods.base import (
     AttributionContext,
     Method,
     MethodError,
+    _boolean,
     _integer,
     _out,
     _real,
@@ -31,6 +33,23 @@ def square_side(side: int | None, height: int, width: int) -> int:
     return resolved
 
 
+def square_sides(side: int | list[int] | None, height: int, width: int) -> list[int]:
+    """The square sides of ``side``: one side (None: :func:`square_side`'s default) or a
+    list of them (Yeh et al.'s code uses every side from 1 to 10)."""
+    if isinstance(side, list):
+        return [square_side(one, height, width) for one in side]
+    return [square_side(side, height, width)]
+
+
+def check_sides(value: Any) -> int | list[int] | None:
+    """A square side: null, a positive integer, or a non-empty list of distinct ones."""
+    if isinstance(value, list):
+        if not value or len(set(value)) != len(value):
+            raise ValueError(f"must be a non-empty list of distinct sides, got {value!r}")
+        return [_integer(1)(one) for one in value]
+    return _integer(1, optional=True)(value)
+
+
 def square_masks(height: int, width: int, side: int, stride: int = 1, device=None) -> Tensor:
     """Every ``side`` x ``side`` square on a grid of ``stride`` pixels: float (P, H, W) masks."""
     tops = torch.arange(0, height - side + 1, stride, device=device)
@@ -41,6 +60,14 @@ def square_masks(height: int, width: int, side: int, stride: int = 1, device=Non
     in_cols = (cols[None, :] >= lefts[:, None]) & (cols[None, :] < lefts[:, None] + side)
     masks = in_rows[:, None, :, None] & in_cols[None, :, None, :]  # (T, L, H, W)
     return masks.reshape(-1, height, width).float()
+
+
+def all_square_masks(
+    height: int, width: int, sides: list[int], stride: int = 1, device=None
+) -> Tensor:
+    """Every square of every side in ``sides`` on a grid of ``stride`` pixels, side by side
+    in the order given: float (P, H, W), P = sum over sides of the positions of each."""
+    return torch.cat([square_masks(height, width, side, stride, device) for side in sides])
 
 
 def _target_logits(model: nn.Module, copies: Tensor, target: Tensor) -> Tensor:
@@ -70,8 +97,12 @@ class NoisyBaselineMethod(Method):
     second moment invertible when there are fewer draws than inputs. A local explanation.
 
     Parameters:
-        noise_std (0.2): standard deviation of the baseline noise in the normalized space.
-        baseline (0.0): the clean baseline x0 (0 = training mean).
+        noise_std (0.2): standard deviation of the baseline noise: a number in the
+            normalized space, or ``{pixel: s}`` in pixel units (:mod:`saliencybench.units`).
+        baseline (0.0): the clean baseline x0: a number in the normalized space (0 = training
+            mean), or ``black``, ``white``, ``mean``, ``{pixel: v}``.
+        clip (false): clip x0 + e to pixel values [0, 1], as Yeh et al.'s code does (with
+            ``baseline: black`` and ``noise_std: {pixel: 0.2}``).
         n_samples (1000): Monte-Carlo draws per image.
         ridge (1e-4): diagonal term relative to the mean diagonal of the second moment.
         forward_batch_size (2048): perturbed images per forward pass.
@@ -84,13 +115,15 @@ class NoisyBaselineMethod(Method):
     defaults = {
         "noise_std": 0.2,
         "baseline": 0.0,
+        "clip": False,
         "n_samples": 1000,
         "ridge": 1e-4,
         "forward_batch_size": 2048,
     }
     checks = {
-        "noise_std": _real(positive=True),
-        "baseline": _real(),
+        "noise_std": units.check_scale,
+        "baseline": units.check_fill,
+        "clip": _boolean,
         "n_samples": _integer(1),
         "ridge": _real(positive=True),
         "forward_batch_size": _integer(1),
@@ -135,10 +168,13 @@ class NoisyBaselineMethod(Method):
         second_moment = torch.zeros((n, d, d), dtype=torch.float64, device=x.device)
         first_moment = torch.zeros((n, d), dtype=torch.float64, device=x.device)
         per_pass = max(1, p["forward_batch_size"] // n)
+        baseline, noise_std = self.fill_value("baseline", x), self.scale_value("noise_std", x)
         for start in range(0, p["n_samples"], per_pass):
             draws = min(per_pass, p["n_samples"] - start)
             noise = torch.randn((draws, *x.shape), generator=generator, device=x.device)
-            noisy_baseline = p["baseline"] + p["noise_std"] * noise  # x - I
+            noisy_baseline = baseline + noise_std * noise  # x - I
+            if p["clip"]:
+                noisy_baseline = self.clip_to_pixel_range(noisy_baseline)
             drops = (unperturbed - _target_logits(self.model, noisy_baseline, target)).double()
             perturbations = (x[None] - noisy_baseline).reshape(draws, n, d).double()
             second_moment += torch.einsum("kni,knj->nij", perturbations, perturbations)
@@ -162,9 +198,11 @@ class SquareMethod(Method):
     Returned channel-less (N,1,H,W).
 
     Parameters:
-        side (null): square side in pixels; null = 1/8 of the shorter image side.
+        side (null): square side in pixels; null = 1/8 of the shorter image side; a list of
+            sides uses every square of each (Yeh et al.'s code: sides 1 to 10).
         stride (1): grid of square positions.
-        baseline (0.0): fill value in the normalized space (0 = training mean).
+        baseline (0.0): fill value: a number in the normalized space (0 = training mean), or
+            ``black``, ``white``, ``mean``, ``{pixel: v}`` (:mod:`saliencybench.units`).
         ridge (1e-3): diagonal term relative to the mean diagonal of E[m m^T].
         forward_batch_size (2048): perturbed images per forward pass.
     """
@@ -181,9 +219,9 @@ class SquareMethod(Method):
         "forward_batch_size": 2048,
     }
     checks = {
-        "side": _integer(1, optional=True),
+        "side": check_sides,
         "stride": _integer(1),
-        "baseline": _real(),
+        "baseline": units.check_fill,
         "ridge": _real(positive=True),
         "forward_batch_size": _integer(1),
     }
@@ -201,8 +239,8 @@ class SquareMethod(Method):
                     f"{self.name}: images of {height}x{width} pixels need a "
                     f"({height * width})^2 matrix; at most {self.max_pixels} pixels are supported"
                 )
-            side = square_side(self.params["side"], height, width)
-            masks = square_masks(height, width, side, self.params["stride"], device)
+            sides = square_sides(self.params["side"], height, width)
+            masks = all_square_masks(height, width, sides, self.params["stride"], device)
             flat = masks.reshape(len(masks), -1).double()
             second_moment = flat.T @ flat / len(flat)
             ridge = self.params["ridge"] * second_moment.diagonal().mean()
@@ -220,9 +258,10 @@ class SquareMethod(Method):
         unperturbed = _target_logits(self.model, x[None], target)
         drops = torch.empty((len(masks), n), dtype=torch.float64, device=x.device)
         per_pass = max(1, p["forward_batch_size"] // n)
+        baseline = self.fill_value("baseline", x)
         for start in range(0, len(masks), per_pass):
             stop = min(len(masks), start + per_pass)
-            copies = torch.where(removed[start:stop], p["baseline"], x[None])
+            copies = torch.where(removed[start:stop], baseline, x[None])
             drops[start:stop] = unperturbed - _target_logits(self.model, copies, target)
         first_moment = drops.T @ masks.reshape(len(masks), -1).double() / len(masks)
         phi = torch.cholesky_solve(first_moment.T, factor).T

@@ -7,7 +7,8 @@ from typing import Any
 from captum.attr import Occlusion
 from torch import Tensor
 
-from saliencybench.methods.base import Method, MethodError, _integer, _out, _real, register_method
+from saliencybench import units
+from saliencybench.methods.base import Method, MethodError, _integer, _out, register_method
 
 
 @register_method
@@ -23,7 +24,8 @@ class OcclusionMethod(Method):
             paper: 22 on 224 px).
         stride (null): null = max(1, window_size // 2) (hermitry paper: 11); at most
             window_size.
-        baseline (0.0): fill value in the normalized space (0 = training mean).
+        baseline (0.0): fill value: a number in the normalized space (0 = training mean), or
+            ``black``, ``white``, ``mean``, ``{pixel: v}`` (:mod:`saliencybench.units`).
         perturbations_per_eval (64): windows per forward pass; a forward pass holds
             perturbations_per_eval x batch images.
     """
@@ -35,7 +37,7 @@ class OcclusionMethod(Method):
     checks = {
         "window_size": _integer(1, optional=True),
         "stride": _integer(1, optional=True),
-        "baseline": _real(),
+        "baseline": units.check_fill,
         "perturbations_per_eval": _integer(1),
     }
 
@@ -67,7 +69,7 @@ class OcclusionMethod(Method):
             inputs.detach(),
             sliding_window_shapes=(c, window, window),
             strides=(1, stride, stride),
-            baselines=self.params["baseline"],
+            baselines=self.fill_value("baseline", inputs),
             target=target,
             perturbations_per_eval=self.params["perturbations_per_eval"],
         )

@@ -10,6 +10,7 @@ import torch
 from captum.attr import KernelShap, Lime
 from torch import Tensor
 
+from saliencybench import units
 from saliencybench.methods.base import (
     Checker,
     Method,
@@ -91,7 +92,8 @@ class _SurrogateMethod(Method):
         n_segments (50), compactness (10.0): SLIC parameters.
         cell_size (null): grid cell side in px; null = max(1, min(H, W) // 8).
         n_samples (100): perturbed samples per image (hermitry paper: 100).
-        baseline (0.0): fill value of switched-off features in the normalized space.
+        baseline (0.0): fill value of switched-off features: a number in the normalized space
+            (0 = training mean), or ``black``, ``white``, ``mean``, ``{pixel: v}``.
         perturbations_per_eval (50): samples per forward pass.
 
     Captum fits one surrogate per image and sizes it by the largest superpixel label of the
@@ -112,7 +114,7 @@ class _SurrogateMethod(Method):
     checks = {
         **SEGMENTATION_CHECKS,
         "n_samples": _integer(1),
-        "baseline": _real(),
+        "baseline": units.check_fill,
         "perturbations_per_eval": _integer(1),
     }
 
@@ -134,7 +136,7 @@ class _SurrogateMethod(Method):
         with _quiet(_MULTI_INPUT_WARNING):
             attr = self._make_captum().attribute(
                 inputs.detach(),
-                baselines=p["baseline"],
+                baselines=self.fill_value("baseline", inputs),
                 target=target,
                 feature_mask=mask,
                 n_samples=p["n_samples"],

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from saliencybench import store
+from saliencybench import store, units
 from saliencybench.evaluations.curves.spec import CURVES_FORMAT, ORDERS, curve_reductions
 from saliencybench.evaluations.curves.summary import fidelity_areas
 from saliencybench.jobkit import load_run, provenance, read_maps
@@ -66,7 +67,7 @@ def perturbation_curves(
     targets: Tensor,
     *,
     steps: int = 20,
-    fill_value: float = 0.0,
+    fill_value: float | Tensor = 0.0,
     batch_size: int = 256,
     seed: int = 0,
 ) -> Tensor:
@@ -78,7 +79,8 @@ def perturbation_curves(
         maps: (N, H, W) importance scores of the same images.
         targets: (N,) the class whose logit is recorded.
         steps: K; the curve has K+1 points at fractions k/K.
-        fill_value: value of perturbed pixels in the normalized space (0 = training mean).
+        fill_value: value of perturbed pixels in the normalized space (0 = training mean):
+            a number, or one value per channel shaped like one input (1, C, H, W).
         batch_size: perturbed images per forward pass.
         seed: seeds the tie-breaking among equal scores.
 
@@ -129,7 +131,7 @@ def compute(
     *,
     split: str,
     steps: int,
-    fill_value: float,
+    fill_value: Any,
     batch_size: int,
     max_images: int | None,
     seed: int,
@@ -142,18 +144,20 @@ def compute(
     The store holds ``logits`` (reduction, sample, order, fraction), the raw target logits;
     ``area`` (reduction, sample), the fidelity A of each image (NaN where the unperturbed
     logit is not positive); and ``example_scores`` (reduction, pixel), the first image's
-    scores in LIF order. ``sample`` indexes the images of ``split`` used. A model below
-    chance + ``chance_margin`` test accuracy is refused (None: no check).
+    scores in LIF order. ``sample`` indexes the images of ``split`` used. ``fill_value`` is
+    the config's ``curves.fill`` (:mod:`saliencybench.units`). A model below chance +
+    ``chance_margin`` test accuracy is refused (None: no check).
     """
     import xarray as xr
 
-    from saliencybench.methods import REDUCTIONS
+    from saliencybench.methods import REDUCTIONS, normalized_fill
 
     log = logging.getLogger("saliencybench")
     run = load_run(data_path, checkpoint, sidecar_path, device, chance_margin=chance_margin)
     attributions = read_maps(attribution_path, run, split, "the curves job")
     indices = subset_indices(len(run.dataset[split].labels), max_images, seed)
     inputs = run.inputs(split, indices)
+    fill = normalized_fill(fill_value, inputs, run.dataset.mean, run.dataset.std)
     part = attributions[split]
     # The class each map explains, as the attribute job chose it.
     targets = torch.as_tensor(part.targets[indices], device=run.device)
@@ -175,7 +179,7 @@ def compute(
                 maps,
                 targets,
                 steps=steps,
-                fill_value=fill_value,
+                fill_value=fill,
                 batch_size=batch_size,
                 seed=seed,
             )
@@ -220,6 +224,7 @@ def compute(
             split=split,
             steps=steps,
             fill_value=fill_value,
+            fill=units.describe_fill(fill_value),
             seed=seed,
         ),
     )

@@ -492,7 +492,12 @@ def capture(
         targets,
         method=method.registered,
         params=method.params,
-        context=AttributionContext(seed=seed, input_range=dataset_input_range(run.dataset)),
+        context=AttributionContext(
+            seed=seed,
+            input_range=dataset_input_range(run.dataset),
+            mean=tuple(run.dataset.mean),
+            std=tuple(run.dataset.std),
+        ),
         max_queries_per_image=max_queries_per_image,
         seed=seed,
     )
@@ -547,13 +552,14 @@ def evaluation_inputs(
     roar_fill: str,
     blur_sigma: float,
     steps: int,
-    curves_fill: float,
-    square_side: int,
-    noise_std: float,
-    baseline: float,
+    curves_fill: Any,
+    square_side: int | list[int],
+    noise_std: Any,
+    baseline: Any,
     infidelity_samples: int,
     batch_size: int,
     seed: int,
+    noise_clip: bool = False,
 ) -> Distances:
     """Distances of the inputs this project's own evaluations create from the images,
     beyond the paper: ROAR-masked images per fraction (``roar``), the MIF/LIF images per step
@@ -565,14 +571,20 @@ def evaluation_inputs(
         maps: (N, H, W) maps by method name (ranking ROAR and MIF/LIF); targets: the class
             each map explains (the MIF/LIF logit; unused for the encodings).
         fractions, roar_fill, blur_sigma: ROAR masking (mode ``roar``).
-        steps, curves_fill: the MIF/LIF steps k/K and the fill value.
-        square_side, noise_std, baseline, infidelity_samples: the infidelity perturbations,
-            ``infidelity_samples`` copies per image.
+        steps, curves_fill: the MIF/LIF steps k/K and the fill value
+            (:mod:`saliencybench.units`).
+        square_side, noise_std, baseline, infidelity_samples, noise_clip: the infidelity
+            perturbations, ``infidelity_samples`` copies per image.
     """
     from saliencybench.evaluations.curves.compute import perturbation_curves
     from saliencybench.evaluations.curves.spec import ORDERS
-    from saliencybench.evaluations.robustness.compute import noisy_baseline, square_removal
+    from saliencybench.evaluations.robustness.compute import (
+        noisy_baseline,
+        pixel_bounds,
+        square_removal,
+    )
     from saliencybench.masking import mask_images
+    from saliencybench.methods import normalized_fill, normalized_scale
 
     device = inputs.device
     parts = []
@@ -607,7 +619,7 @@ def evaluation_inputs(
             torch.as_tensor(method_maps, device=device),
             torch.as_tensor(targets[method], device=device),
             steps=steps,
-            fill_value=curves_fill,
+            fill_value=normalized_fill(curves_fill, inputs, mean, std),
             batch_size=batch_size,
             seed=seed,
         )
@@ -635,9 +647,12 @@ def evaluation_inputs(
         generator.manual_seed(int(np.random.default_rng([seed, INFIDELITY_STREAM]).integers(2**62)))
         repeated = inputs.repeat_interleave(infidelity_samples, dim=0)
         image = np.repeat(np.arange(len(labels)), infidelity_samples)
+        x0 = normalized_fill(baseline, inputs, mean, std)
+        scale = normalized_scale(noise_std, inputs, std)
+        clip = pixel_bounds(inputs, mean, std) if noise_clip else None
         perturbations = {
-            "infidelity_square": square_removal(square_side, baseline, generator),
-            "infidelity_noisy": noisy_baseline(noise_std, baseline, generator),
+            "infidelity_square": square_removal(square_side, x0, generator),
+            "infidelity_noisy": noisy_baseline(scale, x0, generator, clip),
         }
         for source, perturb in perturbations.items():
             _, perturbed = perturb(repeated)
@@ -665,25 +680,27 @@ def evaluations(
     roar_fill: str,
     blur_sigma: float,
     steps: int,
-    curves_fill: float,
-    square_side: int | None,
-    noise_std: float,
-    baseline: float,
+    curves_fill: Any,
+    square_side: int | list[int] | None,
+    noise_std: Any,
+    baseline: Any,
     infidelity_samples: int,
     batch_size: int,
     seed: int,
     device: str,
     chance_margin: float | None = None,
+    noise_clip: bool = False,
     output,
 ) -> None:
     """The job of :func:`evaluation_inputs`, with the maps of the reference's split.
 
     Args:
         attribution_paths: one attribution store per name of ``map_methods``, in order.
-        square_side: None for the default of :func:`saliencybench.methods.square_side`.
+        square_side: None for the default of :func:`saliencybench.methods.square_side`, or a
+            list of sides.
         chance_margin: a model below chance + this test accuracy is refused; None: no check.
     """
-    from saliencybench.methods import square_side as resolve_side
+    from saliencybench.methods import square_sides
 
     run = load_run(data_path, checkpoint, sidecar_path, device, chance_margin=chance_margin)
     ref = read_reference(reference_path)
@@ -712,9 +729,10 @@ def evaluations(
         blur_sigma=blur_sigma,
         steps=steps,
         curves_fill=curves_fill,
-        square_side=resolve_side(square_side, h, w),
+        square_side=square_sides(square_side, h, w),
         noise_std=noise_std,
         baseline=baseline,
+        noise_clip=noise_clip,
         infidelity_samples=infidelity_samples,
         batch_size=batch_size,
         seed=seed,

@@ -279,6 +279,8 @@ def hermitry_evaluations_settings(config: Mapping[str, Any], wildcards: Any) -> 
         "square_side": infidelity["square_side"],
         "noise_std": infidelity["noise_std"],
         "baseline": config["robustness"]["baseline"],
+        # only when set: a key new to these params would rerun every finished job
+        **({"noise_clip": True} if infidelity.get("clip") else {}),
         "infidelity_samples": settings["infidelity_samples"],
         "batch_size": settings["batch_size"],
         "seed": config["seed"],

@@ -499,7 +499,12 @@ def compute(
         params=method.params,
         reduction=method.reduction,
         # Both whole splits, not the subset: baselines and noise do not depend on max_images.
-        context=AttributionContext(seed=seed, input_range=dataset_input_range(run.dataset)),
+        context=AttributionContext(
+            seed=seed,
+            input_range=dataset_input_range(run.dataset),
+            mean=tuple(run.dataset.mean),
+            std=tuple(run.dataset.std),
+        ),
         batch_size=batch_size,
         layers=layers,
         seed=seed,

@@ -37,8 +37,8 @@ def randomization_table(summary) -> list[dict[str, str]]:
     """
     level = f"{summary.attrs['confidence'] * 100:g}%"
     rows = []
-    for method in summary["method"].values:
-        cell = summary.sel({"method": method})
+    for method in summary["attribution"].values:
+        cell = summary.sel({"attribution": method})
         full = cell["similarity"].sel(mode="cascading").isel(layer=-1)
         data = cell["data_similarity"]
 
@@ -72,7 +72,7 @@ def randomization_layers_figure(summary, outputs: Sequence[str | Path], *, title
     layer towards the input; SSIM panels show the threshold of Sriram & Conati.
     """
     plt = pyplot()
-    methods = [str(m) for m in summary["method"].values]
+    methods = [str(m) for m in summary["attribution"].values]
     modes = [str(m) for m in summary["mode"].values]
     metrics = [str(m) for m in summary["metric"].values]
     layers = [str(layer) for layer in summary["layer"].values]
@@ -90,7 +90,7 @@ def randomization_layers_figure(summary, outputs: Sequence[str | Path], *, title
             axis = axes[row][column]
             for method in methods:
                 values = summary["similarity"].sel(
-                    {"method": method, "mode": mode, "metric": metric}
+                    {"attribution": method, "mode": mode, "metric": metric}
                 )
                 axis.plot(
                     positions,
@@ -125,7 +125,7 @@ def randomization_sensitivity_figure(
     """``S^I`` per method with its bootstrap interval and the pass threshold as a dashed
     red line (Sriram & Conati, Figure 3); bars of methods that fail are gray."""
     plt = pyplot()
-    methods = [str(m) for m in summary["method"].values]
+    methods = [str(m) for m in summary["attribution"].values]
     values = summary["sensitivity"].values
     errors = np.abs(
         np.stack(
@@ -187,7 +187,7 @@ def randomization_examples_figure(
     scaled to [0, 1], as for SSIM.
     """
     plt = pyplot()
-    methods = [str(m) for m in summary["method"].values]
+    methods = [str(m) for m in summary["attribution"].values]
     layers = [str(layer) for layer in summary["layer"].values]
     has_data = bool(np.isfinite(summary["example_data_maps"].values).any())
     titles = ["image", "original", *layers] + (["permuted labels"] if has_data else [])
@@ -200,7 +200,7 @@ def randomization_examples_figure(
         squeeze=False,
     )
     for row, method in enumerate(methods):
-        cell = summary.sel({"method": method})
+        cell = summary.sel({"attribution": method})
         maps = [cell["example_original"].values]
         maps += list(cell["example_maps"].sel(mode="cascading").values)
         if has_data:

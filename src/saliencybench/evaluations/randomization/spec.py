@@ -221,14 +221,16 @@ def sensitivity_scores(summary, run: Run, context: Mapping[str, Any]) -> dict[st
         return {}
     return {
         str(method): float(value)
-        for method, value in zip(cells["method"].values, cells["sensitivity"].values, strict=True)
+        for method, value in zip(
+            cells["attribution"].values, cells["sensitivity"].values, strict=True
+        )
         if np.isfinite(value)
     }
 
 
 def _pass_note(summary, run: Run, method: str) -> str:
     cells = select_run(summary, run)
-    value = float(cells["passes"].sel({"method": method}))
+    value = float(cells["passes"].sel({"attribution": method}))
     return "" if not np.isfinite(value) else ("pass" if value else "fail")
 
 

@@ -12,7 +12,8 @@ import numpy as np
 from saliencybench import store
 
 RANDOMIZATION_FORMAT = "saliencybench.randomization/1"
-RANDOMIZATION_SUMMARY_FORMAT = "saliencybench.randomization_summary/1"
+# Version 2 names the method dimension `attribution` (`method` is a keyword of xarray's sel).
+RANDOMIZATION_SUMMARY_FORMAT = "saliencybench.randomization_summary/2"
 # The order of the store's ``mode`` and ``metric`` dimensions; compute writes them so.
 MODES = ("cascading", "independent")
 # The metric the extended IPR test is defined on.
@@ -144,22 +145,30 @@ def summarize(
     )
     return xr.Dataset(
         {
-            "sensitivity": ("method", column("sensitivity"), {"long_name": "S^I"}),
-            "sensitivity_low": ("method", column("sensitivity_low")),
-            "sensitivity_high": ("method", column("sensitivity_high")),
-            "passes": ("method", column("passes").astype(np.int8)),
-            "sensitive_share": ("method", column("sensitive_share")),
-            "images": ("method", column("images").astype(np.int64)),
-            "similarity": (("method", "mode", "layer", "metric"), column("similarity")),
-            "similarity_std": (("method", "mode", "layer", "metric"), column("similarity_std")),
-            "data_similarity": (("method", "metric"), column("data_similarity")),
+            "sensitivity": ("attribution", column("sensitivity"), {"long_name": "S^I"}),
+            "sensitivity_low": ("attribution", column("sensitivity_low")),
+            "sensitivity_high": ("attribution", column("sensitivity_high")),
+            "passes": ("attribution", column("passes").astype(np.int8)),
+            "sensitive_share": ("attribution", column("sensitive_share")),
+            "images": ("attribution", column("images").astype(np.int64)),
+            "similarity": (("attribution", "mode", "layer", "metric"), column("similarity")),
+            "similarity_std": (
+                ("attribution", "mode", "layer", "metric"),
+                column("similarity_std"),
+            ),
+            "data_similarity": (("attribution", "metric"), column("data_similarity")),
             "accuracy": (("mode", "layer"), first["accuracy"].values),
             "example_image": (("channel", "y", "x"), first["example_images"].values[0]),
-            "example_original": (("method", "y", "x"), example_original),
-            "example_maps": (("method", "mode", "layer", "y", "x"), example_maps),
-            "example_data_maps": (("method", "y", "x"), example_data),
+            "example_original": (("attribution", "y", "x"), example_original),
+            "example_maps": (("attribution", "mode", "layer", "y", "x"), example_maps),
+            "example_data_maps": (("attribution", "y", "x"), example_data),
         },
-        coords={"method": methods, "mode": list(MODES), "layer": layers, "metric": list(METRICS)},
+        coords={
+            "attribution": methods,
+            "mode": list(MODES),
+            "layer": layers,
+            "metric": list(METRICS),
+        },
         attrs={
             "format": RANDOMIZATION_SUMMARY_FORMAT,
             "ssim_threshold": float(ssim_threshold),

@@ -33,8 +33,8 @@ def roar_table(summary) -> list[dict[str, str]]:
     baseline_mean, baseline_std = mean_std(summary["baseline_accuracy"].values * 100.0)
     rows = []
     for mode in summary["mode"].values:
-        for method in summary["method"].values:
-            values = summary["accuracy"].sel({"mode": mode, "method": method}).values * 100.0
+        for method in summary["attribution"].values:
+            values = summary["accuracy"].sel({"mode": mode, "attribution": method}).values * 100.0
             mean, std = mean_std(values)
             row = {"mode": str(mode), "method": str(method)}
             row["0%"] = mean_std_cell(float(baseline_mean), float(baseline_std))
@@ -53,7 +53,7 @@ def roar_figure(summary, outputs: Sequence[str | Path], *, title: str = "") -> N
     """
     plt = pyplot()
     modes = [str(mode) for mode in summary["mode"].values]
-    methods = [str(method) for method in summary["method"].values]
+    methods = [str(method) for method in summary["attribution"].values]
     fractions = np.concatenate([[0.0], summary["fraction"].values]) * 100.0
     baseline_mean, baseline_std = mean_std(summary["baseline_accuracy"].values * 100.0)
     figure, axes = plt.subplots(
@@ -61,7 +61,7 @@ def roar_figure(summary, outputs: Sequence[str | Path], *, title: str = "") -> N
     )
     for axis, mode in zip(axes[0], modes, strict=True):
         for method in methods:
-            values = summary["accuracy"].sel({"mode": mode, "method": method}).values * 100.0
+            values = summary["accuracy"].sel({"mode": mode, "attribution": method}).values * 100.0
             mean, std = mean_std(values)
             mean = np.concatenate([[baseline_mean], mean])
             std = np.concatenate([[baseline_std], std])

@@ -32,6 +32,8 @@ NAME = "roar"
 BASELINE_METHODS = ("random", "sobel")
 # The format of a retraining record and of the summary that gathers them.
 ROAR_FORMAT = "saliencybench.roar/1"
+# Version 2 names the method dimension `attribution` (`method` is a keyword of xarray's sel).
+ROAR_SUMMARY_FORMAT = "saliencybench.roar_summary/2"
 
 
 # ----------------------------------------------------------------------- paths
@@ -256,8 +258,8 @@ def area_difference(summary, run: Run, mode: str) -> dict[str, float]:
     fractions = np.concatenate([[0.0], cells["fraction"].values.astype(float)])
     baseline = float(np.nanmean(cells["baseline_accuracy"].values)) * 100.0
     areas = {}
-    for method in cells["method"].values:
-        accuracy = cells["accuracy"].sel({"method": method, "mode": mode}).values * 100.0
+    for method in cells["attribution"].values:
+        accuracy = cells["accuracy"].sel({"attribution": method, "mode": mode}).values * 100.0
         if not np.isfinite(accuracy).any():
             continue
         curve = np.concatenate([[baseline], np.nanmean(accuracy, axis=-1)])

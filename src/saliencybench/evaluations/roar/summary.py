@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from saliencybench import store
-from saliencybench.evaluations.roar.spec import ROAR_FORMAT, order_methods
+from saliencybench.evaluations.roar.spec import ROAR_FORMAT, ROAR_SUMMARY_FORMAT, order_methods
 from saliencybench.masking import MODES
 
 
@@ -57,7 +57,7 @@ def summarize(
     for seed, path in baselines.items():
         sidecar = store.read_json(path, "checkpoint sidecar")
         baseline[seeds.index(int(seed))] = sidecar["test_accuracy"]
-    dims = ("method", "mode", "fraction", "seed")
+    dims = ("attribution", "mode", "fraction", "seed")
     return xr.Dataset(
         {
             "accuracy": (dims, accuracy, {"long_name": "test accuracy after retraining"}),
@@ -68,8 +68,8 @@ def summarize(
                 {"long_name": "test accuracy of the unmasked model"},
             ),
         },
-        coords={"method": methods, "mode": modes, "fraction": fractions, "seed": seeds},
-        attrs=store.flat_attrs({"format": ROAR_FORMAT, **(attrs or {})}),
+        coords={"attribution": methods, "mode": modes, "fraction": fractions, "seed": seeds},
+        attrs=store.flat_attrs({"format": ROAR_SUMMARY_FORMAT, **(attrs or {})}),
     )
 
 
@@ -105,4 +105,4 @@ def summarize_run(
 
 def read_summary(path: str | Path):
     """Open a ROAR summary (NetCDF written by ``store.write_netcdf``) into memory."""
-    return store.read_netcdf(path, ROAR_FORMAT, "ROAR summary")
+    return store.read_netcdf(path, ROAR_SUMMARY_FORMAT, "ROAR summary")

@@ -15,13 +15,21 @@ from captum.log import log_usage
 from captum.metrics import infidelity, sensitivity_max
 from torch import Tensor, nn
 
+from saliencybench import units
 from saliencybench.evaluations.robustness.spec import (
     PERTURBATION_OF_SCOPE,
     ROBUSTNESS_FORMAT,
     SMOOTHINGS,
     STORE_DIMS,
 )
-from saliencybench.methods import AttributionContext, Method, square_side
+from saliencybench.methods import (
+    AttributionContext,
+    Method,
+    all_square_masks,
+    normalized_fill,
+    normalized_scale,
+    square_sides,
+)
 
 log = logging.getLogger("saliencybench")
 
@@ -63,11 +71,12 @@ class Explanation:
     Args:
         method: a constructed registry method (model and parameters bound).
         scope: ``local`` or ``global``.
-        baseline: x0 of the global explanation, in the normalized space.
+        baseline: x0 of the global explanation, in the normalized space (a number, or one
+            value per channel shaped like one input).
         seed: seeds the batch seeds of successive calls.
     """
 
-    def __init__(self, method: Method, scope: str, baseline: float, seed: int) -> None:
+    def __init__(self, method: Method, scope: str, baseline: float | Tensor, seed: int) -> None:
         if not has_scope(method, scope):
             raise ValueError(f"{method.name} has no {scope} explanation")
         self.method = method
@@ -103,18 +112,23 @@ class _ExplanationAttribution(Attribution):
 
 
 class SmoothedExplanation:
-    """SmoothGrad of any explanation: its mean over noisy copies (captum ``NoiseTunnel``).
+    """SmoothGrad of any explanation: its mean over noisy copies.
+
+    Gaussian noise goes through captum's ``NoiseTunnel``; uniform noise in the L-infinity
+    ball (Yeh et al.'s code, for their sensitivity table) is drawn here, in the same batches.
 
     Args:
         explanation: the explanation to smooth.
         model: the model it explains.
-        nt_samples: noisy copies per image; stdev: their noise standard deviation.
+        nt_samples: noisy copies per image; stdev: their noise standard deviation, or with
+            ``noise="uniform"`` the radius of the ball.
         nt_samples_batch_size: copies per image per call of the explanation; None = as
             many as ``row_budget`` allows.
         seed: seeds the noise of successive calls (NoiseTunnel draws from torch's global RNG).
         row_budget: rows per pass of the model that a call may send when
             ``nt_samples_batch_size`` is None (None = every copy at once).
         rows_per_input: rows the explanation sends per image (its method's ``rows_per_input``).
+        noise: ``gaussian`` or ``uniform``.
     """
 
     def __init__(
@@ -128,7 +142,12 @@ class SmoothedExplanation:
         seed: int,
         row_budget: int | None = None,
         rows_per_input: int = 1,
+        noise: str = "gaussian",
     ) -> None:
+        if noise not in ("gaussian", "uniform"):
+            raise ValueError(f"smoothing noise {noise!r}; expected 'gaussian' or 'uniform'")
+        self.explanation = explanation
+        self.noise = noise
         self._tunnel = NoiseTunnel(_ExplanationAttribution(model, explanation))
         self.nt_samples = nt_samples
         self.stdev = stdev
@@ -149,6 +168,8 @@ class SmoothedExplanation:
         if isinstance(inputs, tuple):
             return (self(inputs[0], target),)
         x = inputs
+        if self.noise == "uniform":
+            return self._uniform(x, target)
         torch.manual_seed(self._next_seed())
         return self._tunnel.attribute(
             x,
@@ -159,11 +180,25 @@ class SmoothedExplanation:
             target=target,
         ).detach()
 
+    def _uniform(self, x: Tensor, target: Tensor) -> Tensor:
+        """The mean explanation over copies x + u, u uniform in [-stdev, stdev] per value."""
+        generator = torch.Generator(device=x.device).manual_seed(self._next_seed())
+        per_call = self._copies_per_call(len(x)) or self.nt_samples
+        total = None
+        for start in range(0, self.nt_samples, per_call):
+            copies = min(per_call, self.nt_samples - start)
+            offsets = torch.rand((copies, *x.shape), generator=generator, device=x.device)
+            noisy = (x[None] + (2.0 * offsets - 1.0) * self.stdev).reshape(-1, *x.shape[1:])
+            explained = self.explanation(noisy, target.repeat(copies))
+            part = explained.view(copies, len(x), *explained.shape[1:]).sum(0)
+            total = part if total is None else total + part
+        return (total / self.nt_samples).detach()
+
 
 class _TimesInput:
     """A local explanation made global: multiplied by x - x0 (Yeh et al. 2019, Sec. 2.5)."""
 
-    def __init__(self, local: Callable[..., Tensor], baseline: float) -> None:
+    def __init__(self, local: Callable[..., Tensor], baseline: float | Tensor) -> None:
         self.local = local
         self.baseline = baseline
 
@@ -180,7 +215,7 @@ def _explanation(
     model: nn.Module,
     smoothing: Mapping[str, Any],
     span: float,
-    baseline: float,
+    baseline: float | Tensor,
     seed: int,
     row_budget: int | None = None,
 ) -> Callable[..., Tensor]:
@@ -202,6 +237,7 @@ def _explanation(
         seed=seed,
         row_budget=row_budget,
         rows_per_input=method.rows_per_input,
+        noise=smoothing.get("noise", "gaussian"),
     )
     if scope == "global" and inner_scope == "local":
         return _TimesInput(smoothed_explanation, baseline)
@@ -212,14 +248,20 @@ def _explanation(
 
 
 def square_removal(
-    side: int, baseline: float, generator: torch.Generator
+    sides: int | list[int], baseline: float | Tensor, generator: torch.Generator
 ) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-    """Infidelity perturbation of global explanations: one uniform ``side``-square per copy.
+    """Infidelity perturbation of global explanations: one uniform square per copy.
+
+    With one side, its position is uniform; with several, every square of every side is
+    equally likely (as in the exhaustive mode, :func:`every_square`).
 
     Returns:
         ``perturb(inputs) -> (I, x - I)`` for captum: I is the square's indicator (all
         channels), and the perturbed input has the square set to ``baseline``.
     """
+    if isinstance(sides, list) and len(sides) > 1:
+        return _square_table_removal(sides, baseline, generator)
+    side = sides[0] if isinstance(sides, list) else sides
 
     def perturb(inputs: Tensor) -> tuple[Tensor, Tensor]:
         n, _, height, width = inputs.shape
@@ -237,10 +279,63 @@ def square_removal(
     return perturb
 
 
+def _square_table_removal(
+    sides: list[int], baseline: float | Tensor, generator: torch.Generator
+) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """Square removal with a square drawn uniformly from every square of every side."""
+    tables: dict[tuple, Tensor] = {}
+
+    def perturb(inputs: Tensor) -> tuple[Tensor, Tensor]:
+        n, _, height, width = inputs.shape
+        key = (height, width, str(inputs.device))
+        if key not in tables:
+            tables[key] = all_square_masks(height, width, sides, device=inputs.device).bool()
+        masks = tables[key]
+        chosen = torch.randint(0, len(masks), (n,), generator=generator, device=inputs.device)
+        square = masks[chosen][:, None]  # (N, 1, H, W)
+        return square.expand_as(inputs).to(inputs.dtype), torch.where(square, baseline, inputs)
+
+    return perturb
+
+
+def every_square(
+    masks: Tensor, baseline: float | Tensor, images: int
+) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """Square removal with every square once per image, in order (Yeh et al.'s code):
+    for captum's ``infidelity`` with ``n_perturb_samples = len(masks)``.
+
+    Captum repeats each of the ``images`` inputs for the samples of one call, image by
+    image, and calls in sample order; this counts the samples sent so far, so across calls
+    image i meets square 0, 1, ..., P - 1 exactly once.
+
+    Args:
+        masks: (P, H, W) float, every square (:func:`saliencybench.methods.all_square_masks`).
+        images: the number of images of the batch captum evaluates.
+    """
+    sent = 0
+
+    def perturb(inputs: Tensor) -> tuple[Tensor, Tensor]:
+        nonlocal sent
+        samples = len(inputs) // images
+        index = sent + torch.arange(samples, device=inputs.device).repeat(images)
+        sent += samples
+        square = masks[index].bool()[:, None]  # (images * samples, 1, H, W)
+        return square.expand_as(inputs).to(inputs.dtype), torch.where(square, baseline, inputs)
+
+    return perturb
+
+
 def noisy_baseline(
-    noise_std: float, baseline: float, generator: torch.Generator
+    noise_std: float | Tensor,
+    baseline: float | Tensor,
+    generator: torch.Generator,
+    clip: tuple[Tensor, Tensor] | None = None,
 ) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
     """Infidelity perturbation of local explanations: ``I = x - (x0 + e)``, e ~ N(0, std^2).
+
+    Args:
+        noise_std, baseline: in the normalized space, a number or one value per channel.
+        clip: (low, high) per channel, (1, C, 1, 1): x0 + e is clipped to them.
 
     Returns:
         ``perturb(inputs) -> (I, x - I)``; the perturbed input is the noisy baseline itself.
@@ -249,9 +344,17 @@ def noisy_baseline(
     def perturb(inputs: Tensor) -> tuple[Tensor, Tensor]:
         noise = torch.randn(inputs.shape, generator=generator, device=inputs.device)
         noisy = baseline + noise_std * noise
+        if clip is not None:
+            noisy = torch.maximum(torch.minimum(noisy, clip[1]), clip[0])
         return inputs - noisy, noisy
 
     return perturb
+
+
+def pixel_bounds(inputs: Tensor, mean, std) -> tuple[Tensor, Tensor]:
+    """What pixel values 0 and 1 are in the normalized space, (1, C, 1, 1) each."""
+    low, high = (normalized_fill(end, inputs, mean, std)[..., :1, :1] for end in ("black", "white"))
+    return low, high
 
 
 def uniform_box(radius: float, generator: torch.Generator) -> Callable[[Tensor], Tensor]:
@@ -335,9 +438,14 @@ def evaluate_method(
     sensitivity_cfg = settings["sensitivity"]
     infidelity_cfg = settings["infidelity"]
     span = input_range[1] - input_range[0]
-    baseline = float(settings["baseline"])
+    mean, std = method.context.mean, method.context.std
+    baseline = normalized_fill(settings["baseline"], inputs, mean, std)
+    noise_std = normalized_scale(infidelity_cfg["noise_std"], inputs, std)
+    # Yeh et al.'s code keeps the noisy baseline within pixel values [0, 1]
+    clip = pixel_bounds(inputs, mean, std) if infidelity_cfg.get("clip", False) else None
     n, _, height, width = inputs.shape
-    side = square_side(infidelity_cfg["square_side"], height, width)
+    sides = square_sides(infidelity_cfg["square_side"], height, width)
+    exhaustive = bool(infidelity_cfg.get("exhaustive", False))
     shape = (len(SMOOTHINGS), len(scopes), n)
     results = {"infidelity": np.full(shape, np.nan), "sensitivity": np.full(shape, np.nan)}
     batch = settings["batch_size"]
@@ -361,10 +469,14 @@ def evaluate_method(
             )
             generator = torch.Generator(device=inputs.device)
             generator.manual_seed(int(np.random.SeedSequence(stream).generate_state(1)[0]))
-            if scope == "global":
-                perturb = square_removal(side, baseline, generator)
+            infidelity_samples = infidelity_cfg["n_samples"]
+            if scope == "global" and exhaustive:
+                masks = all_square_masks(height, width, sides, device=inputs.device)
+                infidelity_samples = len(masks)
+            elif scope == "global":
+                perturb = square_removal(sides, baseline, generator)
             else:
-                perturb = noisy_baseline(infidelity_cfg["noise_std"], baseline, generator)
+                perturb = noisy_baseline(noise_std, baseline, generator, clip)
             box = uniform_box(sensitivity_cfg["radius"] * span, generator)
             rows_per_example = method.rows_per_input * (
                 smoothing["nt_samples"] if smoothed == "smoothgrad" else 1
@@ -374,7 +486,11 @@ def evaluate_method(
                 x = inputs[start : start + batch]
                 target = targets[start : start + batch]
                 attributions = explanation(x, target)
-                infidelity_batch = _examples_per_batch(settings, len(x), infidelity_cfg)
+                if scope == "global" and exhaustive:
+                    perturb = every_square(masks, baseline, len(x))
+                infidelity_batch = _examples_per_batch(
+                    settings, len(x), {"n_samples": infidelity_samples}
+                )
                 sensitivity_batch = _examples_per_batch(
                     settings, len(x), sensitivity_cfg, rows_per_example
                 )
@@ -385,7 +501,7 @@ def evaluate_method(
                         x,
                         attributions,
                         target=target,
-                        n_perturb_samples=infidelity_cfg["n_samples"],
+                        n_perturb_samples=infidelity_samples,
                         max_examples_per_batch=infidelity_batch,
                         normalize=infidelity_cfg["normalize"],
                     )
@@ -472,7 +588,12 @@ def compute(
         targets = explained_classes(run, inputs, labels, "predicted", settings["batch_size"])
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    context = AttributionContext(seed=seed, input_range=input_range)
+    context = AttributionContext(
+        seed=seed,
+        input_range=input_range,
+        mean=tuple(run.dataset.mean),
+        std=tuple(run.dataset.std),
+    )
     method = METHODS.get(choice.registered)(model, context, **choice.params)
     log.info(
         "robustness of %s (%s) on %d %s images of %s/%s",
@@ -501,6 +622,10 @@ def compute(
             name=method_name,
             method_scope=method.scope,
             parameters=choice.params,
+            units={
+                "baseline": units.describe_fill(settings["baseline"]),
+                "noise_std": units.describe_scale(settings["infidelity"]["noise_std"]),
+            },
             split=split,
             settings=dict(settings),
             perturbations={scope: PERTURBATION_OF_SCOPE[scope] for scope in settings["scopes"]},

@@ -33,11 +33,11 @@ def robustness_table(summary) -> list[dict[str, str]]:
     method has no local one) or no smoothed variant (the optimal explanations).
     """
     rows = []
-    for method in summary["method"].values:
+    for method in summary["attribution"].values:
         for smoothing in summary["smoothing"].values:
             label = str(method) if smoothing == "none" else f"{method}-SG"
             row = {"method": label}
-            cells = summary.sel({"method": method, "smoothing": smoothing})
+            cells = summary.sel({"attribution": method, "smoothing": smoothing})
             for scope in summary["scope"].values:
                 part = cells.sel({"scope": scope})
                 perturbation = "square" if scope == "global" else "noisy baseline"
@@ -60,7 +60,7 @@ def robustness_figure(summary, outputs: Sequence[str | Path], *, title: str = ""
     """
     plt = pyplot()
     scopes = [str(scope) for scope in summary["scope"].values]
-    methods = [str(method) for method in summary["method"].values]
+    methods = [str(method) for method in summary["attribution"].values]
     metrics = (("sensitivity", "SENS_MAX"), ("infidelity", "INFD"))
     figure, axes = plt.subplots(
         len(metrics),

@@ -24,7 +24,8 @@ NAME = "robustness"
 
 # Torch-free names the metrics job and the summary share.
 ROBUSTNESS_FORMAT = "saliencybench.robustness/1"
-SUMMARY_FORMAT = "saliencybench.robustness_summary/1"
+# Version 2 names the method dimension `attribution` (`method` is a keyword of xarray's sel).
+SUMMARY_FORMAT = "saliencybench.robustness_summary/2"
 SMOOTHINGS = ("none", "smoothgrad")
 PERTURBATION_OF_SCOPE = {"local": "noisy_baseline", "global": "square"}
 STORE_DIMS = ("smoothing", "scope", "sample")
@@ -176,7 +177,7 @@ def scores(summary, run: Run, metric: str) -> dict[str, float]:
     part = cells[metric].sel(smoothing="none", scope="global")
     return {
         str(method): float(value)
-        for method, value in zip(part["method"].values, part.values, strict=True)
+        for method, value in zip(part["attribution"].values, part.values, strict=True)
         if np.isfinite(value)
     }
 

@@ -53,7 +53,7 @@ def summarize(paths: Sequence[str | Path]) -> Any:
                     variables[metric][m, s, k] = interval.mean
                     variables[f"{metric}_ci"][m, s, k] = interval.half_width
                     images[m, s, k] = max(images[m, s, k], interval.count)
-    dims = ("method", "smoothing", "scope")
+    dims = ("attribution", "smoothing", "scope")
     return xr.Dataset(
         {
             "infidelity": (dims, variables["infidelity"], {"long_name": "INFD"}),
@@ -62,7 +62,7 @@ def summarize(paths: Sequence[str | Path]) -> Any:
             "sensitivity_ci": (dims, variables["sensitivity_ci"]),
             "images": (dims, images),
         },
-        coords={"method": methods, "smoothing": list(SMOOTHINGS), "scope": scopes},
+        coords={"attribution": methods, "smoothing": list(SMOOTHINGS), "scope": scopes},
         attrs={
             "format": SUMMARY_FORMAT,
             "interval": "normal approximation, 95 %",
