@@ -4,6 +4,7 @@ inputs, the stores and summary of one model, and config errors."""
 
 from __future__ import annotations
 
+import inspect
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,9 +16,11 @@ from support import ROOT, SMALL, ConvNet, config_error
 from torch import nn
 
 from saliencybench.config import validate
+from saliencybench.evaluations.hermitry import compute as hermitry_compute
 from saliencybench.evaluations.hermitry import spec as hermitry_spec
 from saliencybench.evaluations.hermitry.compute import (
     EncodingCapture,
+    HermitryError,
     adapt_images,
     capture,
     capture_method,
@@ -101,6 +104,24 @@ def test_thresholds_give_the_validation_images_h_of_one_minus_the_percentile():
     assert hermitry_level(0.3) == "low" and hermitry_level(0.31) == "high"
 
 
+def test_order_statistic_threshold_is_the_papers_nth_smallest_distance():
+    fit = fit_classes(*_clusters(n=60), [0, 1, 2], "empirical")
+    rng = np.random.default_rng(5)
+    classes = np.repeat([0, 1, 2], [50, 37, 1])
+    distances = rng.permutation(rng.gamma(2.0, size=len(classes)))
+    t = thresholds(distances, classes, fit, 95, "order_statistic")
+    for k, count in enumerate([50, 37, 1]):
+        ordered = sorted(distances[classes == k])
+        n = max(1, int(0.95 * count))  # 47, 35, then 0 raised to the smallest
+        assert t[k] == ordered[n - 1]
+    # numpy's interpolated percentile lies between the n-th and (n+1)-th smallest
+    interpolated = thresholds(distances, classes, fit, 95)
+    ordered = sorted(distances[classes == 0])
+    assert ordered[46] <= interpolated[0] <= ordered[47] and interpolated[0] != t[0]
+    with pytest.raises(HermitryError, match="threshold rule 'median'"):
+        thresholds(distances, classes, fit, 95, "median")
+
+
 # ----------------------------------------------------------------------- capture
 
 
@@ -141,6 +162,39 @@ def test_capture_records_every_forward_evaluation(method):
     assert encodings.shape[1] == classifier_layer(inner).in_features
     # the capture leaves no hook behind
     assert not classifier_layer(inner)._forward_pre_hooks
+
+
+class CountingUnperturbed(Counting):
+    """Also counts the rows equal to one of the explained images."""
+
+    def __init__(self, model: nn.Module, images: torch.Tensor) -> None:
+        super().__init__(model)
+        self.images = images
+        self.unperturbed = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        same = (x[:, None] == self.images[None]).flatten(2).all(2).any(1)
+        self.unperturbed += int(same.sum())
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("method", ["occlusion", "kernel_shap", "lime"])
+def test_capture_can_leave_out_the_unperturbed_image(method):
+    torch.manual_seed(0)
+    images = torch.randn(3, 3, 12, 12, generator=torch.Generator().manual_seed(2))
+    counting = CountingUnperturbed(ConvNet().eval(), images)
+    kwargs = {"method": method, "params": SMALL[method], "context": CTX, "seed": 0}
+    targets = torch.tensor([0, 1, 2])
+    encodings, owner, queries = capture_method(
+        counting, images, targets, max_queries_per_image=None, count_unperturbed=False, **kwargs
+    )
+    assert queries.sum() == counting.rows - counting.unperturbed == len(encodings)
+    if method in ("occlusion", "kernel_shap"):
+        assert counting.unperturbed >= len(images)  # captum sends each image once
+    everything, _, all_queries = capture_method(
+        ConvNet().eval(), images, targets, max_queries_per_image=None, **kwargs
+    )
+    assert all_queries.sum() == counting.rows
 
 
 def test_capture_cap_is_a_seeded_subsample_of_the_recorded_rows():
@@ -447,6 +501,31 @@ def test_settings_hold_exactly_the_keys_each_job_reads(config, rule, keys):
     validate(config)
     settings = getattr(hermitry_spec, f"{rule}_settings")(config, WILDCARDS)
     assert set(settings) == keys
+
+
+def test_keys_added_later_enter_the_params_only_when_set(config):
+    """A finished job keeps its params (and is not rerun) unless the new key is set."""
+    validate(config)
+    reference = hermitry_spec.hermitry_reference_settings(config, WILDCARDS)
+    capture = hermitry_spec.hermitry_capture_settings(config, WILDCARDS)
+    evaluations = hermitry_spec.hermitry_evaluations_settings(config, WILDCARDS)
+    assert "threshold_rule" not in reference and "count_unperturbed" not in capture
+    assert "noise_clip" not in evaluations
+    config["hermitry"].update(threshold="order_statistic", count_unperturbed=False)
+    config["robustness"]["infidelity"]["clip"] = True
+    validate(config)
+    assert hermitry_spec.hermitry_reference_settings(config, WILDCARDS) == {
+        **reference,
+        "threshold_rule": "order_statistic",
+    }
+    assert hermitry_spec.hermitry_capture_settings(config, WILDCARDS) == {
+        **capture,
+        "count_unperturbed": False,
+    }
+    assert hermitry_spec.hermitry_evaluations_settings(config, WILDCARDS)["noise_clip"] is True
+    for function in ("reference", "capture"):
+        taken = inspect.signature(getattr(hermitry_compute, function)).parameters
+        assert {"threshold_rule", "count_unperturbed"} & set(taken)
 
 
 def test_settings_of_a_job_ignore_what_it_does_not_read(config):

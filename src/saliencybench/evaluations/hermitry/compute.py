@@ -4,6 +4,7 @@ model, capture the inputs a method sends to it, measure the inputs of the other 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -136,15 +137,35 @@ def mahalanobis(
     return out if squared else out.sqrt()
 
 
-def thresholds(distances: np.ndarray, classes: np.ndarray, fit: ClassFit, percentile: float):
-    """T_c: the ``percentile`` of the validation distances of each class (numpy's linear
-    interpolation), (K,)."""
+THRESHOLD_RULES = ("interpolated", "order_statistic")
+
+
+def thresholds(
+    distances: np.ndarray,
+    classes: np.ndarray,
+    fit: ClassFit,
+    percentile: float,
+    rule: str = "interpolated",
+):
+    """T_c of each class from the distances of its validation images, (K,).
+
+    Args:
+        rule: ``interpolated``, numpy's percentile with linear interpolation; or
+            ``order_statistic``, the hermitry paper's: the n-th smallest distance (counting
+            from 1), n = floor(percentile / 100 x I_Y) for the class's I_Y images, at least 1.
+    """
+    if rule not in THRESHOLD_RULES:
+        raise HermitryError(f"threshold rule {rule!r}; expected one of {THRESHOLD_RULES}")
     out = []
     for c in fit.classes:
         own = distances[classes == c]
         if len(own) == 0:
             raise HermitryError(f"class {c} has no validation images")
-        out.append(np.percentile(own, percentile))
+        if rule == "order_statistic":
+            n = max(1, math.floor(percentile / 100.0 * len(own)))
+            out.append(np.sort(own)[n - 1])
+        else:
+            out.append(np.percentile(own, percentile))
     return np.asarray(out, dtype=np.float64)
 
 
@@ -163,12 +184,18 @@ class EncodingCapture(nn.Module):
         super().__init__()
         self.model = model
         self._records: list[Tensor] = []
+        self._unperturbed: list[Tensor] = []
         self.forward_calls = 0
+        # The image being explained: rows equal to it are marked (take_unperturbed).
+        self.reference: Tensor | None = None
 
     def _record(self, module: nn.Module, args: tuple) -> None:
         self._records.append(args[0].detach().flatten(1))
 
     def forward(self, inputs: Tensor) -> Tensor:
+        if self.reference is not None:
+            same = (inputs.detach() == self.reference).flatten(1).all(1)
+            self._unperturbed.append(same)
         # The hook lives only during the call: the wrapped model is left as it was.
         handle = classifier_layer(self.model).register_forward_pre_hook(self._record)
         try:
@@ -183,6 +210,11 @@ class EncodingCapture(nn.Module):
         if not records:
             return torch.zeros((0, classifier_layer(self.model).in_features))
         return torch.cat(records)
+
+    def take_unperturbed(self) -> Tensor:
+        """Which rows sent since the last call equal ``reference``, (M,) bool, and forget."""
+        marks, self._unperturbed = self._unperturbed, []
+        return torch.cat(marks) if marks else torch.zeros(0, dtype=torch.bool)
 
 
 def capped(count: int, cap: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -202,6 +234,7 @@ def capture_method(
     context,
     max_queries_per_image: int | None,
     seed: int,
+    count_unperturbed: bool = True,
 ) -> tuple[Tensor, np.ndarray, np.ndarray]:
     """Explain each image with ``method`` and capture the inputs it sends to the model.
 
@@ -209,11 +242,13 @@ def capture_method(
     method still batches its own perturbations (``perturbations_per_eval``, ``batch_size``),
     so the forward passes stay batched. The batch seed of image i is
     ``batch_seed(context.seed, i)``, as :func:`saliencybench.methods.attribute_dataset`
-    gives it with a batch size of 1.
+    gives it with a batch size of 1. With ``count_unperturbed`` False, rows equal to the
+    image itself (captum's Occlusion and Kernel SHAP send it once) are dropped, as the
+    hermitry paper counts perturbed samples only.
 
     Returns:
         ``(encodings (M, J), image index of each row (M,), queries per image (N,))``, where
-        ``queries`` counts every row sent, before the cap.
+        ``queries`` counts every row kept before the cap.
     """
     from saliencybench.methods import METHODS, batch_seed
 
@@ -228,8 +263,11 @@ def capture_method(
         for p in parameters:
             p.requires_grad_(False)
         for i in range(len(images)):
+            wrapper.reference = None if count_unperturbed else images[i : i + 1]
             explainer.attribute(images[i : i + 1], targets[i : i + 1], batch_seed(context.seed, i))
             rows = wrapper.take()
+            if not count_unperturbed:
+                rows = rows[~wrapper.take_unperturbed().to(rows.device)]
             queries[i] = len(rows)
             chosen = capped(
                 len(rows), max_queries_per_image, np.random.default_rng([seed, CAPTURE_STREAM, i])
@@ -344,9 +382,12 @@ def reference(
     seed: int,
     device: str,
     chance_margin: float | None = None,
+    threshold_rule: str = "interpolated",
     output,
 ) -> None:
     """Fit the class Gaussians, the thresholds and the controls of one model; write them.
+
+    ``threshold_rule`` is how T_c comes from the validation distances (:func:`thresholds`).
 
     The store holds the fit (``means``, ``precisions``, ``shrinkage``, ``threshold`` over
     ``class``), the validation images (``validation`` over ``explained``: indices into
@@ -380,7 +421,7 @@ def reference(
     val_labels = val_split.labels[indices]
     val_h = penultimate_encodings(model, run.inputs(split, indices), batch_size)
     val_d = _distances(val_h, val_labels, fit)
-    threshold = thresholds(val_d, val_labels, fit, percentile)
+    threshold = thresholds(val_d, val_labels, fit, percentile, threshold_rule)
     parts = [
         train_train,
         Distances.of(val_d, val_labels, image=indices, source="train_val"),
@@ -431,6 +472,7 @@ def reference(
             split=split,
             covariance=covariance,
             percentile=float(percentile),
+            threshold_rule=threshold_rule,
             foreign=foreign_name,
             class_names=[dataset.class_names[k] for k in chosen],
             seed=seed,
@@ -463,11 +505,13 @@ def capture(
     seed: int,
     device: str,
     chance_margin: float | None = None,
+    count_unperturbed: bool = True,
     output,
 ) -> None:
     """The distances of the inputs one method sends to the model while it explains the
     validation images, each measured against the class of the image it came from; the store
-    also keeps ``queries`` per image (before the cap).
+    also keeps ``queries`` per image (before the cap). ``count_unperturbed`` False leaves
+    out the unperturbed image (:func:`capture_method`).
 
     Args:
         method_name, method_entry: the method's config name (the store's ``source``) and
@@ -500,6 +544,7 @@ def capture(
         ),
         max_queries_per_image=max_queries_per_image,
         seed=seed,
+        count_unperturbed=count_unperturbed,
     )
     part = Distances.of(
         _distances(encodings, labels[owner], fit),
@@ -530,6 +575,7 @@ def capture(
             parameters=method.params,
             target_rule=target_rule,
             max_queries_per_image=-1 if max_queries_per_image is None else max_queries_per_image,
+            count_unperturbed=int(count_unperturbed),
             seed=seed,
         ),
         output,

@@ -234,6 +234,14 @@ def summaries_by_recipe(config: Mapping[str, Any], wildcards: Any) -> dict[str, 
 # job function reads, so an edit elsewhere in the config reruns nothing here.
 
 
+def _unless(section: Mapping[str, Any], key: str, default: Any, as_key: str | None = None):
+    """``{as_key: value}`` when ``section[key]`` is set to something but ``default``, else
+    ``{}``: a key added to a job's params after a release would otherwise rerun every
+    finished job of that rule (Snakemake compares params), though none of them changes."""
+    value = section.get(key, default)
+    return {} if value == default else {as_key or key: value}
+
+
 def hermitry_reference_settings(config: Mapping[str, Any], wildcards: Any) -> dict[str, Any]:
     settings = config["hermitry"]
     return {
@@ -242,6 +250,8 @@ def hermitry_reference_settings(config: Mapping[str, Any], wildcards: Any) -> di
         "max_per_class": settings["max_per_class"],
         "covariance": settings["covariance"],
         "percentile": settings["percentile"],
+        # keys added later enter the params only when set, so that finished jobs stay valid
+        **_unless(settings, "threshold", "interpolated", as_key="threshold_rule"),
         "noise_images": settings["noise_images"],
         "batch_size": settings["batch_size"],
         "seed": config["seed"],
@@ -257,6 +267,7 @@ def hermitry_capture_settings(config: Mapping[str, Any], wildcards: Any) -> dict
         "method_name": wildcards.method,
         "method_entry": config["methods"][wildcards.method],
         "max_queries_per_image": config["hermitry"]["max_queries_per_image"],
+        **_unless(config["hermitry"], "count_unperturbed", True),
         "target_rule": attribution["target"],
         "batch_size": attribution["batch_size"],
         "seed": config["seed"],
@@ -279,8 +290,7 @@ def hermitry_evaluations_settings(config: Mapping[str, Any], wildcards: Any) -> 
         "square_side": infidelity["square_side"],
         "noise_std": infidelity["noise_std"],
         "baseline": config["robustness"]["baseline"],
-        # only when set: a key new to these params would rerun every finished job
-        **({"noise_clip": True} if infidelity.get("clip") else {}),
+        **_unless(infidelity, "clip", False, as_key="noise_clip"),
         "infidelity_samples": settings["infidelity_samples"],
         "batch_size": settings["batch_size"],
         "seed": config["seed"],

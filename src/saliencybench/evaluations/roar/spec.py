@@ -280,8 +280,11 @@ EVALUATION = Evaluation(
     title="ROAR and KAR",
     description=(
         "RemOve And Retrain / Keep And Retrain (Hooker et al. 2019): the share of pixels a "
-        "method ranks highest (ROAR) or lowest (KAR) is replaced by the training mean in "
-        "train and test images, and the model is retrained from scratch."
+        "method ranks highest (ROAR) or lowest (KAR) is replaced by the fill (the training "
+        "mean by default) in train and test images, and the model is retrained from "
+        "scratch. Pixels are ranked by the method's 2-D map (its reduction over channels) "
+        "and removed in all channels; Hooker et al.'s code ranks the raw attribution of "
+        "each (pixel, channel) value, so on colour images the two remove different values."
     ),
     summary=lambda run: summary_path(*run),
     read=lazy("saliencybench.evaluations.roar.summary", "read_summary"),
