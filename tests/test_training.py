@@ -67,6 +67,24 @@ def test_fpa_perturbs_a_batch_with_probability_p_and_fills_value():
     assert changed / 1000 == pytest.approx(0.3, abs=0.05)
 
 
+@pytest.mark.parametrize("name", ["fpa", "random_erasing"])
+def test_augmentation_value_in_pixel_units_is_converted_per_channel(name):
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.5)
+    spec = {"name": name, "p": 1.0, "value": {"pixel": 0.5}}
+    augmentation = build_augmentation(spec, mean, std)
+    images = torch.randn(8, 3, 16, 16)
+    out = augmentation(images, torch.Generator().manual_seed(0))
+    masked = (out != images).any(1)
+    assert masked.any()
+    expected = torch.tensor([0.5, 0.0, -0.2])  # (0.5 - mean) / std
+    filled = out.permute(1, 0, 2, 3)[:, masked].T  # (pixels, channels)
+    torch.testing.assert_close(filled, expected.expand(len(filled), 3))
+    with pytest.raises(RecipeError, match="needs the dataset's channel mean and std"):
+        build_augmentation(spec)(images, torch.Generator().manual_seed(0))
+    with pytest.raises(RecipeError, match="parameter 'value'"):
+        build_augmentation({"name": name, "value": "grey"})
+
+
 def test_random_erasing_matches_torchvision_area_distribution():
     ours = RandomErasing(p=1.0, scale=[0.02, 0.33], ratio=[0.3, 3.3], value=0.0)
     generator = torch.Generator().manual_seed(0)

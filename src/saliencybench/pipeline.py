@@ -128,7 +128,9 @@ def fit(
         recipe.epochs,
     )
     started = time.perf_counter()
-    history = train_model(model, train_x, train_y, recipe, seed=seed)
+    history = train_model(
+        model, train_x, train_y, recipe, seed=seed, mean=dataset.mean, std=dataset.std
+    )
     seconds = time.perf_counter() - started
     check_outputs(model, test_x, f"{model_name} with recipe {recipe_name}, seed {seed}")
     result = FitResult(

@@ -11,13 +11,14 @@ import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from saliencybench import units
 from saliencybench.inference import accuracy, predict_logits
 from saliencybench.registry import Registry
 
@@ -73,7 +74,31 @@ class Augmentation(ABC):
                 f"expected one of: {', '.join(sorted(self.defaults)) or '(none)'}"
             )
         self.params = {**self.defaults, **params}
+        if "value" in self.params:
+            try:
+                self.params["value"] = units.check_fill(self.params["value"])
+            except ValueError as error:
+                raise RecipeError(
+                    f"augmentation {self.name!r}: parameter 'value' {error}"
+                ) from None
+        # The dataset's channel normalization, for a ``value`` in pixel units.
+        self.mean: tuple[float, ...] | None = None
+        self.std: tuple[float, ...] | None = None
         self.check()
+
+    def filled(self, images: Tensor, masked: Tensor) -> Tensor:
+        """``images`` with the (N, H, W) ``masked`` pixels, all channels, set to ``value``
+        (:mod:`saliencybench.units`: a number in the normalized space, or black, white,
+        mean, {pixel: v})."""
+        value = self.params["value"]
+        if isinstance(value, float):
+            return images.masked_fill(masked.unsqueeze(1), value)
+        try:
+            values = units.fill_values(value, self.mean, self.std, images.shape[1])
+        except ValueError as error:
+            raise RecipeError(f"augmentation {self.name!r}: parameter 'value': {error}") from None
+        column = torch.as_tensor(values, dtype=images.dtype, device=images.device)
+        return torch.where(masked.unsqueeze(1), column.view(1, -1, 1, 1), images)
 
     def check(self) -> None:  # noqa: B027 - optional hook; most augmentations have no ranges
         """Raise RecipeError for out-of-range parameters."""
@@ -106,7 +131,8 @@ class FeaturePerturbation(Augmentation):
     and at every pixel, with probability ``p2``, a ``value`` square of side
     ``s ~ U{1..s_max}`` starts (extending right and down, clipped at the border).
     ``value`` 0 is the training mean in the normalized space, the non-informative value the
-    perturbation curves use.
+    perturbation curves use by default; the FPA paper's 0 in its [-1, 1] inputs is
+    ``{pixel: 0.5}``.
     """
 
     name = "fpa"
@@ -142,7 +168,7 @@ class FeaturePerturbation(Augmentation):
             return images
         n, _, height, width = images.shape
         masked = self.mask((n, height, width), generator, images.device)
-        return images.masked_fill(masked.unsqueeze(1), float(self.params["value"]))
+        return self.filled(images, masked)
 
 
 @AUGMENTATIONS.register("random_erasing")
@@ -189,14 +215,23 @@ class RandomErasing(Augmentation):
     def __call__(self, images: Tensor, generator: torch.Generator) -> Tensor:
         n, _, height, width = images.shape
         masked = self.mask((n, height, width), generator, images.device)
-        return images.masked_fill(masked.unsqueeze(1), float(self.params["value"]))
+        return self.filled(images, masked)
 
 
-def build_augmentation(spec: dict[str, Any]) -> Augmentation:
-    """``{"name": "fpa", "p": 0.5, ...}`` to an augmentation object."""
+def build_augmentation(
+    spec: dict[str, Any],
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> Augmentation:
+    """``{"name": "fpa", "p": 0.5, ...}`` to an augmentation object; ``mean`` and ``std``
+    (the dataset's channel normalization) turn a ``value`` in pixel units into the
+    normalized space."""
     params = dict(spec)
     name = params.pop("name", "none")
-    return AUGMENTATIONS.get(name)(**params)
+    augmentation = AUGMENTATIONS.get(name)(**params)
+    augmentation.mean = None if mean is None else tuple(mean)
+    augmentation.std = None if std is None else tuple(std)
+    return augmentation
 
 
 # ----------------------------------------------------------------------- schedules
@@ -328,6 +363,8 @@ def train_model(
     eval_images: Tensor | None = None,
     eval_labels: Tensor | None = None,
     log_every_epoch: Callable[[str], None] = log.info,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` in place on normalized ``images`` that already live on its device.
 
@@ -336,6 +373,8 @@ def train_model(
         seed: seeds the permutation, the augmentation and dropout; with the same seed and
             the same initial weights, training is repeatable on the CPU.
         eval_images, eval_labels: optional held-out data reported after each epoch.
+        mean, std: the dataset's channel normalization in pixel units, for an augmentation
+            ``value`` given in pixel units.
 
     Returns:
         One record per epoch: loss, train accuracy, learning rate, seconds, eval accuracy.
@@ -344,7 +383,7 @@ def train_model(
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     torch.manual_seed(seed)
-    augmentation = build_augmentation(recipe.augmentation)
+    augmentation = build_augmentation(recipe.augmentation, mean, std)
     n = len(images)
     steps_per_epoch = max(1, math.ceil(n / recipe.batch_size))
     total_steps = steps_per_epoch * recipe.epochs
