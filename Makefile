@@ -7,7 +7,7 @@ CORES ?= all
 # where one exists; any machine with network access gets the same releases from PyPI.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run roar curves robustness randomization hermitry smoke verify test test-faults test-slurm lint format benchmark clean
+.PHONY: run roar curves robustness randomization hermitry smoke reproduce verify test test-faults test-slurm lint format benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ smoke: $(VENV)
 		$(BIN)/snakemake --profile profiles/default --cores $(CORES) --snakefile $(CURDIR)/Snakefile \
 			--directory smoke/$$name --configfile $(CURDIR)/$$preset || exit 1; \
 	done
+
+# Every smoke preset as `make smoke` does, then each one's published numbers beside its own
+# (results/tables/reproduction_<reference>.csv in each smoke/<name>/ folder).
+reproduce: smoke
+	$(BIN)/python -m saliencybench.reproduction smoke/*/results/tables/reproduction_*.csv
 
 # Every store, summary and checkpoint under results/ against the hashes written with it.
 verify: $(VENV)

@@ -67,6 +67,7 @@ wildcard_constraints:
     seed=r"\d+",
     mode="|".join(MODES),
     frac="|".join(re.escape(paths.fraction_label(f)) for f in config["roar"]["fractions"]),
+    reference=r"[A-Za-z0-9_-]+",
 
 
 def _planned(function, *args):
@@ -148,6 +149,16 @@ def evaluation_summary_inputs(wildcards):
 def report_inputs(wildcards):
     """Combined summaries, tables, PNG figures and sidecars the report page shows."""
     return _planned(planning.report_inputs)
+
+
+def reproduction_inputs(wildcards):
+    """The reference file and the combined summaries it reads."""
+    from saliencybench.reproduction import reference_path
+
+    return {
+        "reference": str(reference_path(wildcards.reference)),
+        "summaries": list(_planned(planning.reproduction_summaries).values()),
+    }
 
 
 def output_patterns(exclude=()):

@@ -5,6 +5,7 @@
 
 localrules:
     evaluation_summary,
+    reproduction,
     report,
 
 
@@ -27,6 +28,25 @@ rule evaluation_summary:
         "../envs/saliencybench.yaml"
     script:
         "../workflow_scripts/evaluation_summary.py"
+
+
+rule reproduction:
+    input:
+        unpack(reproduction_inputs),
+    output:
+        table=paths.reproduction_table(),
+    params:
+        settings=settings(planning.reproduction_settings),
+    log:
+        paths.log_file("reproduction", "{reference}"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/reproduction.py"
 
 
 rule report:

@@ -137,7 +137,18 @@ def validate(config: dict[str, Any], schema: Mapping[str, Any] | None = None) ->
     _check_cross_references(config)
     _check_dataset_sources(config)
     _check_models(config)
+    _check_reference(config)
     return config
+
+
+def _check_reference(config: dict[str, Any]) -> None:
+    from saliencybench.reproduction import ReferenceError, load_reference
+
+    if config.get("reference"):
+        try:
+            load_reference(config["reference"])
+        except ReferenceError as error:
+            raise ConfigError(f"config key 'reference': {error}") from None
 
 
 def _check_cross_references(config: dict[str, Any]) -> None:

@@ -143,6 +143,66 @@ def embedded_figure(path: str | Path) -> str:
     )
 
 
+def _significant(text: str) -> str:
+    """A CSV number with four significant digits; other text as it is."""
+    try:
+        return f"{float(text):.4g}"
+    except ValueError:
+        return text
+
+
+def reproduction_section(reference: str, root: str | Path = ".") -> str:
+    """The "Published vs measured" section from the table that
+    ``reproduction.write_reproduction`` wrote: cells (published, measured ± interval,
+    difference), rankings (Kendall tau) and claims (reproduced or not)."""
+    from saliencybench.reproduction import load_reference
+
+    paper = load_reference(reference)
+    with open(Path(root) / paths.reproduction_table(reference), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    parts = [
+        f"<p>{_escape(paper['paper'])}: {_escape(paper['title'])}. "
+        + (f"{_escape(paper['note'])} " if paper.get("note") else "")
+        + f"Table: <code>{_escape(paths.reproduction_table(reference))}</code>.</p>"
+    ]
+    cells = [
+        {
+            "source": row["source"],
+            "what": row["what"],
+            "units": row["units"],
+            "published": _significant(row["published"]),
+            "measured": _significant(row["measured"])
+            + (f" ± {_significant(row['interval'])}" if row["interval"] else ""),
+            "difference": _significant(row["difference"]),
+        }
+        for row in rows
+        if row["kind"] == "cell"
+    ]
+    rankings = [
+        {
+            "source": row["source"],
+            "methods ranked": row["what"],
+            "Kendall tau": _significant(row["measured"]) or row["verdict"],
+        }
+        for row in rows
+        if row["kind"] == "ranking"
+    ]
+    claims = [
+        {
+            "source": row["source"],
+            "claim": row["what"],
+            "verdict": row["verdict"],
+            "measured": row["measured"],
+        }
+        for row in rows
+        if row["kind"] == "claim"
+    ]
+    for title, table in (("Cells", cells), ("Rank agreement", rankings), ("Claims", claims)):
+        if table:
+            parts.append(f"<h3>{title}</h3>{_rows_table(table)}")
+    return "".join(parts)
+
+
 def accuracy_rows(sidecars: Mapping[Run, Mapping[str, Any]]) -> list[dict[str, str]]:
     """Train and test accuracy of every model, from the checkpoint sidecars."""
     rows = []
@@ -285,6 +345,10 @@ def render_page(
     runs = experiment_runs(config)
     models = list(dict.fromkeys((run.dataset, run.model) for run, _ in runs))
     toc, parts = [], []
+    if config.get("reference"):
+        toc.append("<li><a href='#reproduction'>published vs measured</a></li>")
+        parts.append("<h2 id='reproduction'>Published vs measured</h2>")
+        parts.append(reproduction_section(config["reference"], root))
     for dataset, model in models:
         mine = [
             (run, listed) for run, listed in runs if (run.dataset, run.model) == (dataset, model)

@@ -71,6 +71,11 @@ def evaluation_summary(evaluation: str = "{evaluation}") -> str:
     return f"{RESULTS}/summary/{evaluation}.nc"
 
 
+def reproduction_table(reference: str = "{reference}") -> str:
+    """A paper's published numbers beside the run's (``saliencybench.reproduction``)."""
+    return f"{RESULTS}/tables/reproduction_{reference}.csv"
+
+
 def report_page() -> str:
     """The self-contained HTML page of every evaluation and the method scorecard."""
     return f"{RESULTS}/report.html"

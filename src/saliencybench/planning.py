@@ -193,7 +193,24 @@ def report_inputs(config: Mapping[str, Any]) -> dict[str, list[str]]:
             inputs["figures"].extend(entry.figures(run))
     inputs["tables"] = _unique(inputs["tables"])
     inputs["figures"] = _unique(inputs["figures"])
+    if config.get("reference"):
+        inputs["reproduction"] = [paths.reproduction_table(config["reference"])]
     return inputs
+
+
+def reproduction_summaries(config: Mapping[str, Any]) -> dict[str, str]:
+    """The combined summaries the config's reference reads, of the evaluations the
+    experiments run (a cell of another evaluation is reported as not measured)."""
+    from saliencybench.reproduction import evaluations_of, load_reference
+
+    run = set(configured_evaluations(config))
+    wanted = evaluations_of(load_reference(config["reference"]))
+    return {name: paths.evaluation_summary(name) for name in wanted if name in run}
+
+
+def reproduction_settings(config: Mapping[str, Any], wildcards: Any) -> dict[str, Any]:
+    """Keyword arguments of ``reproduction.write_reproduction`` besides its paths."""
+    return {"summary_paths": reproduction_summaries(config)}
 
 
 def report_summaries(config: Mapping[str, Any]) -> dict[str, str]:
