@@ -53,7 +53,9 @@ reproduce: smoke
 verify: $(VENV)
 	$(BIN)/snakemake --profile profiles/default --cores 1 verify
 
+# The page rendering test needs Debian's chromium: installed here where it can be.
 test: $(VENV)
+	@tests/install-chromium.sh
 	$(BIN)/python -m pytest -q
 
 # Runs killed with SIGKILL at several moments, resumed, compared with an uninterrupted run.

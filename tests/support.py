@@ -15,6 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 C, H, W, K = 3, 12, 12, 5
 
 
+def linear_classifier() -> nn.Sequential:
+    """Logits W x + b of flattened (C, H, W) images, seeded: the model of the closed forms."""
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Flatten(), nn.Linear(C * H * W, K)).eval()
+
+
 def config_error(config) -> str:
     """The message of the ConfigError that ``validate(config)`` raises; it is one line."""
     with pytest.raises(ConfigError) as caught:

@@ -137,3 +137,62 @@ def test_every_registered_method_has_its_own_fixed_color():
     assert method_color("my_second_lime") == method_color("my_second_lime")
     to_rgb(method_color("my_second_lime"))
     assert method_style("random")["linestyle"] == "--"
+
+
+# ----------------------------------------------------------------------- layout
+
+
+def _write_csv(path, header, rows):
+    path.write_text("\n".join(",".join(row) for row in [header, *rows]) + "\n")
+    return path
+
+
+def test_tables_scroll_in_their_box_and_fold_per_class_rows(tmp_path):
+    per_class = [["0.100", "lime", f"c{k}"] for k in range(12)] + [["0.200", "lime", "mean"]]
+    table = html_report.csv_table(
+        _write_csv(tmp_path / "h.csv", ["H", "method", "class"], per_class)
+    )
+    shown, folded = table.split("<details>")
+    assert shown.count("<tr>") == 2 and "<td>mean</td>" in shown  # header and the mean row
+    assert "<summary>per-class rows (12)</summary>" in folded and folded.count("<tr>") == 13
+    assert table.count("<div class='table-box'><table>") == 2
+    rows = [[str(k), "x"] for k in range(html_report.FOLD_ROWS + 1)]
+    long = html_report.csv_table(_write_csv(tmp_path / "long.csv", ["k", "v"], rows))
+    assert long.startswith("<details><summary>long.csv: 31 rows</summary>")
+    short = html_report.csv_table(_write_csv(tmp_path / "short.csv", ["k", "v"], rows[:3]))
+    assert short.startswith("<div class='table-box'>") and "<details>" not in short
+
+
+def test_page_check_finds_what_overflows_and_what_is_too_small(tmp_path):
+    """The browser check on a page built to fail it, and on the same page fixed."""
+    from PIL import Image
+
+    from saliencybench.page_check import BrowserMissing, check_page, chromium
+
+    try:
+        chromium()
+    except BrowserMissing as missing:
+        pytest.skip(str(missing))
+    figure = tmp_path / "wide.png"
+    Image.new("RGB", (6000, 300), "white").save(figure)
+    cells = "".join(f"<td>column {k} with a long heading</td>" for k in range(60))
+    bad = (
+        "<!DOCTYPE html><html><head><style>"
+        + html_report.STYLE
+        + "</style></head><body>"
+        + f"<table><tr>{cells}</tr></table>"
+        + html_report.embedded_figure(figure)
+        + "<img alt='broken.png' src='data:image/png;base64,AAAA'></body></html>"
+    )
+    (tmp_path / "bad.html").write_text(bad)
+    problems = check_page(tmp_path / "bad.html").problems
+    assert any("broken.png does not load" in p for p in problems)
+    assert any("wide.png is drawn at 20% of its size" in p for p in problems)
+    assert any("overflows sideways" in p for p in problems)
+    assert any("1 of 1 tables are not in a scrolling box" in p for p in problems)
+    Image.new("RGB", (1600, 300), "white").save(figure)
+    good = bad.replace(f"<table><tr>{cells}</tr></table>", html_report._table_html(["a"], [["b"]]))
+    good = good.replace("<img alt='broken.png' src='data:image/png;base64,AAAA'>", "")
+    good = good.split("<figure>")[0] + html_report.embedded_figure(figure) + "</body></html>"
+    (tmp_path / "good.html").write_text(good)
+    assert check_page(tmp_path / "good.html").problems == []

@@ -12,7 +12,7 @@ import pytest
 import skimage.filters
 import torch
 from captum.attr import GuidedGradCam
-from support import SMALL, C, ConvNet, H, K, W
+from support import SMALL, C, ConvNet, H, K, W, linear_classifier
 from torch import nn
 
 from saliencybench.config import load_schema
@@ -55,8 +55,7 @@ def convnet() -> nn.Module:
 
 @pytest.fixture(scope="module")
 def linear() -> nn.Sequential:
-    torch.manual_seed(1)
-    return nn.Sequential(nn.Flatten(), nn.Linear(C * H * W, K)).eval()
+    return linear_classifier()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 from captum.attr import Occlusion
-from support import ROOT, C, H, K, W, config_error
+from support import ROOT, C, H, K, W, config_error, linear_classifier
 from torch import nn
 
 from saliencybench import units
@@ -114,8 +114,7 @@ def test_config_names_the_key_and_the_accepted_forms():
 
 @pytest.fixture(scope="module")
 def linear() -> nn.Sequential:
-    torch.manual_seed(1)
-    return nn.Sequential(nn.Flatten(), nn.Linear(C * H * W, K)).eval()
+    return linear_classifier()
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ the combined summaries, and every paper preset planned against a fake dataset la
 from __future__ import annotations
 
 import base64
+import csv
 import html
 import io
 import re
@@ -73,6 +74,8 @@ CONFIG = {
             "evaluations": ["roar", "curves", "robustness", "randomization", "hermitry"],
         }
     ],
+    # the thesis's ROAR numbers: the run measures random's cell at 50 %, not the others
+    "reference": "thesis_mnist_roar",
 }
 
 
@@ -106,6 +109,32 @@ def test_default_target_ends_with_the_report(report_run):
     # the sidecar's test accuracy is on the page, in percent
     sidecar = yaml.safe_load((workdir / paths.checkpoint_sidecar(*RUN)).read_text())
     assert f"{100 * sidecar['test_accuracy']:.2f}" in page
+
+
+def test_page_opens_with_the_published_numbers(report_run):
+    workdir, done = report_run
+    assert job_counts(done.stderr)["reproduction"] == 1
+    page = _page(workdir)
+    assert page.index("Published vs measured") < page.index("Model accuracy per recipe")
+    table = workdir / paths.reproduction_table("thesis_mnist_roar")
+    rows = list(csv.DictReader(table.open(newline="")))
+    measured = [row["what"] for row in rows if row["verdict"] == "measured"]
+    assert measured == ["ROAR accuracy, random, 50 % removed"]
+    assert "98.64" in page and "not measured" in page
+
+
+def test_page_renders_in_a_browser(report_run):
+    """Headless Chromium: every image loads and is drawn at half its size or more, the
+    body does not overflow the window, every table sits in its scrolling box."""
+    from saliencybench.page_check import BrowserMissing, check_page
+
+    workdir, _ = report_run
+    try:
+        result = check_page(workdir / paths.report_page())
+    except BrowserMissing as missing:
+        pytest.skip(str(missing))
+    assert len(result.measured["images"]) == len(re.findall(r"<img ", _page(workdir)))
+    assert result.problems == []
 
 
 def _config(workdir: Path) -> dict:

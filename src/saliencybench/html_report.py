@@ -100,7 +100,8 @@ STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 h1 { border-bottom: 2px solid #0072B2; }
 h2 { margin-top: 2.5em; border-bottom: 1px solid #999; }
-table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.85em; }
+.table-box { max-width: 100%; overflow-x: auto; margin: 0.6em 0 1.2em; }
+table { border-collapse: collapse; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.55em; text-align: right; }
 th { background: #f0f0f0; }
 td:first-child, th:first-child { text-align: left; }
@@ -108,6 +109,8 @@ figure { margin: 0.8em 0; }
 figure img { max-width: 100%; }
 figcaption, .note { color: #555; font-size: 0.85em; }
 nav li { margin: 0.15em 0; }
+details { margin: 0.4em 0 1.2em; }
+summary { cursor: pointer; color: #0072B2; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.8em; }
 """
 
@@ -120,17 +123,45 @@ def _anchor(*parts: str) -> str:
     return "-".join("".join(c if c.isalnum() else "_" for c in part) for part in parts)
 
 
+# Tables longer than this fold into a <details> element; their per-class rows always do.
+FOLD_ROWS = 30
+
+
+def _table_html(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """An HTML table in a box that scrolls sideways when the table is wider than the page."""
+    head = "".join(f"<th>{_escape(cell)}</th>" for cell in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    return (
+        f"<div class='table-box'><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
+def _folded(summary: str, table: str) -> str:
+    return f"<details><summary>{_escape(summary)}</summary>{table}</details>"
+
+
 def csv_table(path: str | Path) -> str:
-    """A CSV file as an HTML table."""
+    """A CSV file as an HTML table. A table with a ``class`` column shows its rows of class
+    ``mean`` and folds the per-class rows; any other table longer than :data:`FOLD_ROWS`
+    rows is folded whole."""
     with open(path, newline="") as handle:
         rows = list(csv.reader(handle))
     if not rows:
         return "<p class='note'>(empty table)</p>"
-    head = "".join(f"<th>{_escape(cell)}</th>" for cell in rows[0])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_escape(cell)}</td>" for cell in row) + "</tr>" for row in rows[1:]
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    header, body = rows[0], rows[1:]
+    if "class" in header:
+        column = header.index("class")
+        means = [row for row in body if row[column] == "mean"]
+        per_class = [row for row in body if row[column] != "mean"]
+        shown = _table_html(header, means) if means else ""
+        folded = _folded(f"per-class rows ({len(per_class)})", _table_html(header, per_class))
+        return shown + (folded if per_class else "")
+    if len(body) > FOLD_ROWS:
+        return _folded(f"{Path(path).name}: {len(body)} rows", _table_html(header, body))
+    return _table_html(header, body)
 
 
 def embedded_figure(path: str | Path) -> str:
@@ -227,12 +258,7 @@ def accuracy_rows(sidecars: Mapping[Run, Mapping[str, Any]]) -> list[dict[str, s
 def _rows_table(rows: Sequence[Mapping[str, str]]) -> str:
     if not rows:
         return "<p class='note'>(none)</p>"
-    head = "".join(f"<th>{_escape(key)}</th>" for key in rows[0])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_escape(value)}</td>" for value in row.values()) + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return _table_html(list(rows[0]), [list(row.values()) for row in rows])
 
 
 def scorecard_html(card: Scorecard) -> str:
@@ -272,8 +298,8 @@ def scorecard_html(card: Scorecard) -> str:
         for _, column in card.columns
     )
     return (
-        f"<table class='scorecard'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
-        f"</tbody></table><ul class='note'>{legend}</ul>"
+        f"<div class='table-box'><table class='scorecard'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div><ul class='note'>{legend}</ul>"
         "<p class='note'>Ranks are per column among the methods with a value: 1 is best, "
         "ties share the better rank; the color runs from dark blue (best) to pale yellow "
         "(worst); gray cells have no value.</p>"

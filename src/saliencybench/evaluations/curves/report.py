@@ -27,39 +27,54 @@ def fidelity_table(summary) -> list[dict[str, str]]:
     return rows
 
 
-def curves_figure(summary, outputs: Sequence[str | Path], *, title: str = "") -> None:
-    """MIF (top) and LIF (bottom) mean normalized curves per estimator, a line per recipe.
+# Panels per row of the curves figure: at 3.2 inches a panel, four fill a page at 150 dpi
+# without being scaled below half their size.
+CURVE_COLUMNS = 4
 
-    The layout of Figure 3 of Brocki & Chung (2023).
-    """
+
+def curves_figure(summary, outputs: Sequence[str | Path], *, title: str = "") -> None:
+    """Mean normalized curves, one panel per estimator in rows of :data:`CURVE_COLUMNS`:
+    MIF solid and LIF dashed, a colour per recipe (the curves of Figure 3 of Brocki & Chung
+    2023, folded into a grid so that any number of estimators stays legible)."""
     plt = pyplot()
     estimators = [str(e) for e in summary["estimator"].values]
     fractions = summary["fraction"].values * 100.0
+    columns = min(CURVE_COLUMNS, len(estimators))
+    rows = -(-len(estimators) // columns)
     figure, axes = plt.subplots(
-        2,
-        len(estimators),
-        figsize=(2.6 * len(estimators) + 1.0, 5.2),
+        rows,
+        columns,
+        figsize=(3.2 * columns + 0.6, 2.7 * rows + 0.6),
         sharex=True,
-        sharey="row",
+        sharey=True,
         squeeze=False,
     )
-    for column, estimator in enumerate(estimators):
-        for row, order in enumerate(("mif", "lif")):
-            axis = axes[row][column]
-            for recipe in summary["recipe"].values:
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, estimator in enumerate(estimators):
+        axis = axes[index // columns][index % columns]
+        for r, recipe in enumerate(summary["recipe"].values):
+            for order, style in (("mif", "-"), ("lif", "--")):
                 curve = summary["curve"].sel(
                     {"recipe": recipe, "estimator": estimator, "order": order}
                 )
-                axis.plot(fractions, curve.values, label=str(recipe))
-            axis.axhline(1.0, color="0.6", linewidth=0.6)
-            axis.grid(alpha=0.3)
-            if row == 0:
-                axis.set_title(estimator)
-            else:
-                axis.set_xlabel("pixels perturbed (%)")
-        axes[0][0].set_ylabel("MIF: normalized logit")
-        axes[1][0].set_ylabel("LIF: normalized logit")
-    axes[0][-1].legend(title="recipe", frameon=False)
+                axis.plot(
+                    fractions,
+                    curve.values,
+                    linestyle=style,
+                    color=colours[r % len(colours)],
+                    label=f"{recipe}, {order.upper()}",
+                )
+        axis.axhline(1.0, color="0.6", linewidth=0.6)
+        axis.grid(alpha=0.3)
+        axis.set_title(estimator, fontsize="medium")
+    for index in range(len(estimators), rows * columns):
+        axes[index // columns][index % columns].set_visible(False)
+    figure.supylabel("logit / unperturbed logit (MIF solid, LIF dashed)")
+    figure.supxlabel("pixels perturbed (%)")
+    for column in range(columns):
+        last = max(i for i in range(column, len(estimators), columns))
+        axes[last // columns][column].xaxis.set_tick_params(labelbottom=True)
+    axes[0][0].legend(frameon=False, fontsize="small")
     save_figure(figure, outputs, title=title)
 
 

@@ -101,7 +101,7 @@ def hermitry_figure(summary, outputs: Sequence[str | Path], *, title: str = "") 
     figure, axes = plt.subplots(
         len(names),
         len(panels),
-        figsize=(1.9 * len(panels) + 1.0, 1.05 * len(names) + 1.0),
+        figsize=(1.45 * len(panels) + 1.0, 1.05 * len(names) + 1.0),
         squeeze=False,
         sharex=True,
     )
