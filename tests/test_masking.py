@@ -8,6 +8,7 @@ from skimage.filters import gaussian
 
 from saliencybench.masking import (
     FILLS,
+    FillContext,
     descending_order,
     mask_images,
     pixel_count,
@@ -132,6 +133,39 @@ def test_black_and_white_fills(images, maps, fill, value):
     assert (masked.transpose(1, 0, 2, 3)[:, ~mask] == images.transpose(1, 0, 2, 3)[:, ~mask]).all()
 
 
+def test_road_fill_is_quantus_noisy_linear_imputation(monkeypatch):
+    from quantus.functions.perturb_func import noisy_linear_imputation
+
+    from saliencybench import masking
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(7, 3, 12, 12)).astype(np.uint8)
+    mask = removal_mask(rng.random((7, 12, 12)), 0.6, "roar", np.random.default_rng(1))
+    context = FillContext((0.5,) * 3, (0.25,) * 3, 2.0, np.random.default_rng(2), mask, 0.0)
+    whole = FILLS.get("road")(images, context)
+    for i in range(len(images)):
+        removed = np.flatnonzero(mask[i].reshape(-1))
+        reference = noisy_linear_imputation(images[i].astype(float), indices=removed, noise=0.0)
+        np.testing.assert_allclose(whole[i], reference, rtol=0, atol=1e-9)
+    # several solves of a few images each give the same numbers as one
+    monkeypatch.setattr(masking, "ROAD_PIXELS_PER_SOLVE", 200)
+    np.testing.assert_allclose(FILLS.get("road")(images, context), whole, rtol=0, atol=1e-9)
+
+
+def test_road_fill_leaves_no_silhouette_and_adds_its_noise():
+    """A constant image stays constant under road, where the mean fill draws the mask."""
+    images = np.full((50, 1, 10, 10), 200, dtype=np.uint8)
+    maps = np.random.default_rng(0).random((50, 10, 10))
+    kwargs = {"fraction": 0.5, "mode": "roar", "mean": (0.5,), "std": (0.2,), "seed": 0}
+    road, mask = mask_images(images, maps, fill="road", **kwargs)
+    mean, _ = mask_images(images, maps, fill="mean", **kwargs)
+    assert np.abs(road.astype(int) - 200).max() <= 2 and (mean[:, 0][mask] == 128).all()
+    # N(0, 0.01^2) in the normalized space is 0.01 x 0.2 x 255 = 0.51 pixel levels
+    context = FillContext((0.5,), (0.2,), 2.0, np.random.default_rng(3), mask)
+    filled = FILLS.get("road")(images, context)[:, 0][mask]
+    assert np.std(filled - 200) == pytest.approx(0.51, rel=0.05)
+
+
 def test_blur_fill_matches_scikit_image(images, maps):
     masked, mask = _masked(images, maps, "blur", blur_sigma=1.5)
     reference = np.stack(
@@ -176,4 +210,4 @@ def test_unknown_fill_and_shape_mismatch(images, maps):
         _masked(images, maps, "gray")
     with pytest.raises(ValueError, match="do not match images"):
         _masked(images, maps[:, :5], "mean")
-    assert FILLS.names() == ["black", "blur", "mean", "noise", "white", "zero"]
+    assert FILLS.names() == ["black", "blur", "mean", "noise", "road", "white", "zero"]
