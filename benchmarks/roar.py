@@ -18,7 +18,6 @@ Usage: python benchmarks/roar.py [--config config.yaml] [--cores N] [--keep DIR]
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -90,6 +89,8 @@ def main() -> None:
     args = benchmark_arguments(__doc__.splitlines()[0])
     import yaml
 
+    from saliencybench import store
+
     config = yaml.safe_load(args.config.read_text())
     with scratch_workdir(args.keep, "saliencybench-roar-") as workdir:
         timed_snakemake(workdir, args.config.resolve(), args.cores, "attributions")
@@ -97,7 +98,7 @@ def main() -> None:
         wall, _ = timed_snakemake(workdir, args.config.resolve(), args.cores, "roar")
         # only the records this run wrote: a kept folder may hold those of earlier runs
         records = [
-            json.loads(path.read_text())
+            store.read_json(path, "ROAR result")
             for path in (workdir / "results/roar").rglob("t*.json")
             if path.stat().st_mtime >= started
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import math
 
 import numpy as np
 import pytest
@@ -275,4 +276,4 @@ def test_the_page_and_its_inputs_follow_the_config_key():
     assert planning.reproduction_summaries(config) == {
         "robustness": "results/summary/robustness.nc"
     }
-    assert isinstance(Measured(1.0).known, bool)
+    assert Measured(1.0).known and not Measured(math.nan, 0.5).known

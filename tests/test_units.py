@@ -13,7 +13,8 @@ from torch import nn
 from saliencybench import units
 from saliencybench.config import validate
 from saliencybench.evaluations.curves.compute import perturbation_curves
-from saliencybench.evaluations.robustness.compute import noisy_baseline, pixel_bounds
+from saliencybench.evaluations.robustness.compute import noisy_baseline
+from saliencybench.inference import pixel_bounds
 from saliencybench.methods import METHODS, AttributionContext, MethodError, normalized_fill
 
 MEAN = (0.2, 0.5, 0.7)

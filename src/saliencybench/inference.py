@@ -6,9 +6,14 @@ here, so no evaluation reaches into another module for its inference helpers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from saliencybench import units
 
 
 class DeviceError(ValueError):
@@ -41,6 +46,57 @@ def normalize(
     mean_t = torch.tensor(mean, device=device, dtype=torch.float32).view(1, -1, 1, 1)
     std_t = torch.tensor(std, device=device, dtype=torch.float32).view(1, -1, 1, 1)
     return tensor.sub_(mean_t).div_(std_t)
+
+
+def normalized_fill(
+    value: Any,
+    inputs: Tensor,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> float | Tensor:
+    """A baseline or fill (:func:`saliencybench.units.check_fill`) in the normalized space:
+    the number itself when it was given there (so such results do not change by a bit), else
+    a tensor of one value per channel shaped (1, C, H, W) like one input, on its device.
+
+    Args:
+        value: anything :func:`saliencybench.units.check_fill` accepts.
+        inputs: a batch (N, C, H, W) the value is for.
+        mean, std: the dataset's channel normalization in pixel units [0, 1].
+
+    Raises:
+        ValueError: a value in pixel units without ``mean`` and ``std``.
+    """
+    value = units.check_fill(value)
+    if isinstance(value, float):
+        return value
+    values = units.fill_values(value, mean, std, inputs.shape[1])
+    column = torch.as_tensor(values, dtype=inputs.dtype, device=inputs.device)
+    return column.view(1, -1, 1, 1).expand(1, *inputs.shape[1:])
+
+
+def normalized_scale(
+    value: Any, inputs: Tensor, std: Sequence[float] | None = None
+) -> float | Tensor:
+    """A noise standard deviation (:func:`saliencybench.units.check_scale`) in the normalized
+    space: the number itself when it was given there, else a (1, C, 1, 1) tensor."""
+    value = units.check_scale(value)
+    if isinstance(value, float):
+        return value
+    values = units.scale_values(value, std, inputs.shape[1])
+    return torch.as_tensor(values, dtype=inputs.dtype, device=inputs.device).view(1, -1, 1, 1)
+
+
+def pixel_bounds(
+    inputs: Tensor, mean: Sequence[float] | None, std: Sequence[float] | None
+) -> tuple[Tensor, Tensor]:
+    """What pixel values 0 and 1 are in the normalized space, (1, C, 1, 1) each: the bounds
+    that keep a perturbed input a possible image (``torch.clamp(x, *bounds)``).
+
+    Raises:
+        ValueError: without ``mean`` and ``std``.
+    """
+    low, high = (normalized_fill(end, inputs, mean, std)[..., :1, :1] for end in ("black", "white"))
+    return low, high
 
 
 @torch.no_grad()

@@ -13,6 +13,7 @@ Torch-free: numpy, xarray, scipy and PyYAML.
 
 from __future__ import annotations
 
+import logging
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+log = logging.getLogger("saliencybench")
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCES = ROOT / "configs" / "papers" / "references"
 SCHEMA_PATH = ROOT / "schemas" / "reference.schema.yaml"
@@ -303,8 +305,6 @@ def write_reproduction(
     reference_file: str | Path, summary_paths: Mapping[str, str | Path], output: str | Path
 ) -> list[Row]:
     """The ``reproduction`` job: read the reference and the summaries, write the CSV."""
-    import logging
-
     from saliencybench.plotting import write_csv
     from saliencybench.summaries import read_combined
 
@@ -313,7 +313,7 @@ def write_reproduction(
     rows = reproduction_table(reference, summaries)
     write_csv([row.as_dict() for row in rows], output)
     claims = [row for row in rows if row.kind == "claim"]
-    logging.getLogger("saliencybench").info(
+    log.info(
         "%s: %d of %d cells measured; %d of %d claims reproduced",
         reference["paper"],
         sum(row.verdict == "measured" for row in rows if row.kind == "cell"),

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from saliencybench import units
-from saliencybench.inference import accuracy, predict_logits
+from saliencybench.inference import accuracy, normalized_fill, predict_logits
 from saliencybench.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -90,15 +90,13 @@ class Augmentation(ABC):
         """``images`` with the (N, H, W) ``masked`` pixels, all channels, set to ``value``
         (:mod:`saliencybench.units`: a number in the normalized space, or black, white,
         mean, {pixel: v})."""
-        value = self.params["value"]
-        if isinstance(value, float):
-            return images.masked_fill(masked.unsqueeze(1), value)
         try:
-            values = units.fill_values(value, self.mean, self.std, images.shape[1])
+            value = normalized_fill(self.params["value"], images, self.mean, self.std)
         except ValueError as error:
             raise RecipeError(f"augmentation {self.name!r}: parameter 'value': {error}") from None
-        column = torch.as_tensor(values, dtype=images.dtype, device=images.device)
-        return torch.where(masked.unsqueeze(1), column.view(1, -1, 1, 1), images)
+        if isinstance(value, float):
+            return images.masked_fill(masked.unsqueeze(1), value)
+        return torch.where(masked.unsqueeze(1), value, images)
 
     def check(self) -> None:  # noqa: B027 - optional hook; most augmentations have no ranges
         """Raise RecipeError for out-of-range parameters."""

@@ -7,7 +7,7 @@ import math
 import numbers
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from saliencybench import units
+from saliencybench.inference import normalized_fill, normalized_scale, pixel_bounds
 from saliencybench.methods.errors import MethodError
 from saliencybench.methods.reductions import REDUCTIONS
 from saliencybench.planning import DEFAULT_REDUCTIONS
@@ -220,19 +221,11 @@ class Method(ABC):
 
     def clip_to_pixel_range(self, images: Tensor) -> Tensor:
         """Normalized images clipped, channel by channel, to what pixel values 0 and 1 become."""
-        channels = images.shape[-3]
         try:
-            bounds = [
-                units.fill_values(end, self.context.mean, self.context.std, channels)
-                for end in ("black", "white")
-            ]
+            low, high = pixel_bounds(images.flatten(0, -4), self.context.mean, self.context.std)
         except ValueError as error:
             raise MethodError(f"{self.name}: clipping to pixel values: {error}") from None
-        low, high = (
-            torch.as_tensor(b, dtype=images.dtype, device=images.device).view(-1, 1, 1)
-            for b in bounds
-        )
-        return torch.maximum(torch.minimum(images, high), low)
+        return torch.clamp(images, low, high)
 
     @property
     def rows_per_input(self) -> int:
@@ -263,44 +256,6 @@ class Method(ABC):
         input x gradient's gradient) override this.
         """
         return self.attribute(inputs, target, batch_seed) if self.scope == "local" else None
-
-
-def normalized_fill(
-    value: Any,
-    inputs: Tensor,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-) -> float | Tensor:
-    """A baseline or fill (:func:`saliencybench.units.check_fill`) in the normalized space:
-    the number itself when it was given there (so such results do not change by a bit), else
-    a tensor of one value per channel shaped (1, C, H, W) like one input, on its device.
-
-    Args:
-        value: anything :func:`saliencybench.units.check_fill` accepts.
-        inputs: a batch (N, C, H, W) the value is for.
-        mean, std: the dataset's channel normalization in pixel units [0, 1].
-
-    Raises:
-        ValueError: a value in pixel units without ``mean`` and ``std``.
-    """
-    value = units.check_fill(value)
-    if isinstance(value, float):
-        return value
-    values = units.fill_values(value, mean, std, inputs.shape[1])
-    column = torch.as_tensor(values, dtype=inputs.dtype, device=inputs.device)
-    return column.view(1, -1, 1, 1).expand(1, *inputs.shape[1:])
-
-
-def normalized_scale(
-    value: Any, inputs: Tensor, std: Sequence[float] | None = None
-) -> float | Tensor:
-    """A noise standard deviation (:func:`saliencybench.units.check_scale`) in the normalized
-    space: the number itself when it was given there, else a (1, C, 1, 1) tensor."""
-    value = units.check_scale(value)
-    if isinstance(value, float):
-        return value
-    values = units.scale_values(value, std, inputs.shape[1])
-    return torch.as_tensor(values, dtype=inputs.dtype, device=inputs.device).view(1, -1, 1, 1)
 
 
 def register_method(cls: type[Method]) -> type[Method]:

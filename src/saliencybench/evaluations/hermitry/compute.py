@@ -624,13 +624,9 @@ def evaluation_inputs(
     """
     from saliencybench.evaluations.curves.compute import perturbation_curves
     from saliencybench.evaluations.curves.spec import ORDERS
-    from saliencybench.evaluations.robustness.compute import (
-        noisy_baseline,
-        pixel_bounds,
-        square_removal,
-    )
+    from saliencybench.evaluations.robustness.compute import noisy_baseline, square_removal
+    from saliencybench.inference import normalized_fill, normalized_scale, pixel_bounds
     from saliencybench.masking import mask_images
-    from saliencybench.methods import normalized_fill, normalized_scale
 
     device = inputs.device
     parts = []

@@ -22,14 +22,8 @@ from saliencybench.evaluations.robustness.spec import (
     SMOOTHINGS,
     STORE_DIMS,
 )
-from saliencybench.methods import (
-    AttributionContext,
-    Method,
-    all_square_masks,
-    normalized_fill,
-    normalized_scale,
-    square_sides,
-)
+from saliencybench.inference import normalized_fill, normalized_scale, pixel_bounds
+from saliencybench.methods import AttributionContext, Method, all_square_masks, square_sides
 
 log = logging.getLogger("saliencybench")
 
@@ -272,11 +266,16 @@ def square_removal(
         cols = torch.arange(width, device=device)
         in_rows = (rows >= tops[:, None]) & (rows < tops[:, None] + side)
         in_cols = (cols >= lefts[:, None]) & (cols < lefts[:, None] + side)
-        square = (in_rows[:, :, None] & in_cols[:, None, :])[:, None]  # (N, 1, H, W)
-        indicator = square.expand_as(inputs).to(inputs.dtype)
-        return indicator, torch.where(square, baseline, inputs)
+        return _removed(in_rows[:, :, None] & in_cols[:, None, :], inputs, baseline)
 
     return perturb
+
+
+def _removed(square: Tensor, inputs: Tensor, baseline: float | Tensor) -> tuple[Tensor, Tensor]:
+    """``(I, x - I)`` of captum's infidelity for boolean (N, H, W) squares: the indicator
+    in every channel, and the inputs with the square set to ``baseline``."""
+    square = square[:, None]
+    return square.expand_as(inputs).to(inputs.dtype), torch.where(square, baseline, inputs)
 
 
 def _square_table_removal(
@@ -292,8 +291,7 @@ def _square_table_removal(
             tables[key] = all_square_masks(height, width, sides, device=inputs.device).bool()
         masks = tables[key]
         chosen = torch.randint(0, len(masks), (n,), generator=generator, device=inputs.device)
-        square = masks[chosen][:, None]  # (N, 1, H, W)
-        return square.expand_as(inputs).to(inputs.dtype), torch.where(square, baseline, inputs)
+        return _removed(masks[chosen], inputs, baseline)
 
     return perturb
 
@@ -319,8 +317,7 @@ def every_square(
         samples = len(inputs) // images
         index = sent + torch.arange(samples, device=inputs.device).repeat(images)
         sent += samples
-        square = masks[index].bool()[:, None]  # (images * samples, 1, H, W)
-        return square.expand_as(inputs).to(inputs.dtype), torch.where(square, baseline, inputs)
+        return _removed(masks[index].bool(), inputs, baseline)
 
     return perturb
 
@@ -345,16 +342,10 @@ def noisy_baseline(
         noise = torch.randn(inputs.shape, generator=generator, device=inputs.device)
         noisy = baseline + noise_std * noise
         if clip is not None:
-            noisy = torch.maximum(torch.minimum(noisy, clip[1]), clip[0])
+            noisy = torch.clamp(noisy, *clip)
         return inputs - noisy, noisy
 
     return perturb
-
-
-def pixel_bounds(inputs: Tensor, mean, std) -> tuple[Tensor, Tensor]:
-    """What pixel values 0 and 1 are in the normalized space, (1, C, 1, 1) each."""
-    low, high = (normalized_fill(end, inputs, mean, std)[..., :1, :1] for end in ("black", "white"))
-    return low, high
 
 
 def uniform_box(radius: float, generator: torch.Generator) -> Callable[[Tensor], Tensor]:
@@ -446,6 +437,8 @@ def evaluate_method(
     n, _, height, width = inputs.shape
     sides = square_sides(infidelity_cfg["square_side"], height, width)
     exhaustive = bool(infidelity_cfg.get("exhaustive", False))
+    # every square of every side, each met once per image (Yeh et al.'s code)
+    squares = all_square_masks(height, width, sides, device=inputs.device) if exhaustive else None
     shape = (len(SMOOTHINGS), len(scopes), n)
     results = {"infidelity": np.full(shape, np.nan), "sensitivity": np.full(shape, np.nan)}
     batch = settings["batch_size"]
@@ -471,8 +464,7 @@ def evaluate_method(
             generator.manual_seed(int(np.random.SeedSequence(stream).generate_state(1)[0]))
             infidelity_samples = infidelity_cfg["n_samples"]
             if scope == "global" and exhaustive:
-                masks = all_square_masks(height, width, sides, device=inputs.device)
-                infidelity_samples = len(masks)
+                infidelity_samples = len(squares)
             elif scope == "global":
                 perturb = square_removal(sides, baseline, generator)
             else:
@@ -487,7 +479,7 @@ def evaluate_method(
                 target = targets[start : start + batch]
                 attributions = explanation(x, target)
                 if scope == "global" and exhaustive:
-                    perturb = every_square(masks, baseline, len(x))
+                    perturb = every_square(squares, baseline, len(x))
                 infidelity_batch = _examples_per_batch(
                     settings, len(x), {"n_samples": infidelity_samples}
                 )
