@@ -84,6 +84,7 @@ benchmark: $(VENV)
 	$(BIN)/python benchmarks/randomization.py
 	$(BIN)/python benchmarks/hermitry.py
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/table.py
 
 clean:
 	rm -rf results logs benchmarks/rules .snakemake smoke

@@ -52,10 +52,38 @@ rule retrain:
         "../workflow_scripts/retrain.py"
 
 
+# The original model on the masked test images of every mode and fraction: ROAR and KAR
+# without retraining, one job per method (masking the test split only).
+rule roar_unretrained:
+    input:
+        data=paths.data_store(),
+        maps=paths.attribution_store(),
+        checkpoint=paths.checkpoint(),
+        sidecar=paths.checkpoint_sidecar(),
+    output:
+        result=roar_spec.unretrained_result(),
+    params:
+        settings=settings(roar_spec.unretrained_settings),
+    log:
+        paths.log_file("roar_unretrained", "{dataset}/{model}/{recipe}/seed{seed}/{method}"),
+    benchmark:
+        paths.benchmark_file("roar_unretrained", "{dataset}/{model}/{recipe}/seed{seed}/{method}")
+    threads: 1
+    resources:
+        gpu=gpus_per_job(),
+        mem_mb=scaled_by_data(2000, per_mb=8),
+        runtime=scaled_by_data(30, per_mb=0.2),
+    conda:
+        "../envs/saliencybench.yaml"
+    script:
+        "../workflow_scripts/roar_unretrained.py"
+
+
 rule roar_summary:
     input:
         results=of_config(roar_spec.results),
         baselines=of_config(roar_spec.baselines),
+        unretrained=of_config(roar_spec.unretrained_results),
     output:
         summary=roar_spec.summary_path(),
     params:

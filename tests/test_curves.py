@@ -366,6 +366,52 @@ def test_mif_curve_equals_quantus_pixel_flipping():
     np.testing.assert_allclose(curves[:, 0, 1:].numpy(), np.array(reference), rtol=1e-4, atol=1e-5)
 
 
+def test_road_curves_impute_each_copy_as_quantus_does():
+    """Without noise, each perturbed copy is Quantus's noisy linear imputation of its holes."""
+    from quantus.functions.perturb_func import noisy_linear_imputation
+
+    torch.manual_seed(6)
+    model = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3)
+    ).eval()
+    inputs = torch.randn(5, 2, 8, 8)
+    maps = torch.randn(5, 8, 8)
+    targets = torch.randint(0, 3, (5,))
+    steps = 4
+    curves = perturbation_curves(
+        model, inputs, maps, targets, steps=steps, fill_value="road", road_noise=0.0, batch_size=7
+    )
+    counts = step_counts(steps, 64).tolist()
+    for i in range(len(inputs)):
+        scores = maps[i].flatten().numpy()
+        for o, order in enumerate((np.argsort(-scores), np.argsort(scores))):
+            for k, count in enumerate(counts):
+                image = inputs[i].double().numpy()
+                if count:
+                    image = noisy_linear_imputation(image, indices=order[:count], noise=0.0)
+                logit = model(torch.as_tensor(image, dtype=torch.float32)[None])[0, targets[i]]
+                assert curves[i, o, k].item() == pytest.approx(logit.item(), rel=1e-4, abs=1e-4)
+
+
+def test_road_curves_are_seeded_and_their_noise_is_in_the_normalized_space():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 1, bias=False)).eval()
+    nn.init.ones_(model[1].weight)  # the logit is the sum of the pixels
+    inputs = torch.full((40, 1, 6, 6), 2.0)  # a constant image imputes to itself
+    maps = torch.randn(40, 6, 6)
+    targets = torch.zeros(40, dtype=torch.long)
+    kwargs = {"steps": 2, "fill_value": "road", "road_noise": 0.1, "seed": 3}
+    curves = perturbation_curves(model, inputs, maps, targets, **kwargs)
+    assert torch.equal(curves, perturbation_curves(model, inputs, maps, targets, **kwargs))
+    assert (curves[:, :, 0] == 72.0).all()  # nothing removed yet
+    # every pixel removed: nothing to impute from, so the image is the training mean (0 in
+    # the normalized space) plus noise, and the logit the sum of 36 draws of N(0, 0.1^2)
+    drawn = curves[:, :, 2].flatten()
+    assert float(drawn.mean()) == pytest.approx(0.0, abs=0.3)
+    assert float(drawn.std()) == pytest.approx(0.6, rel=0.2)
+    with pytest.raises(ValueError, match="unknown fill 'blur'"):
+        perturbation_curves(model, inputs, maps, targets, steps=2, fill_value="blur")
+
+
 # ----------------------------------------------------------------------- job settings
 
 

@@ -21,6 +21,7 @@ from saliencybench.evaluations.roar.compute import (
     materialize,
     retrain,
     retrain_fraction,
+    unretrained,
 )
 from saliencybench.evaluations.roar.report import roar_figure, roar_table, write_report
 from saliencybench.evaluations.roar.summary import read_summary, summarize, summarize_run
@@ -46,7 +47,9 @@ def _dataset(tmp_path, n_train=40, n_test=20, size=8, channels=3, seed=0):
     return path, digest, splits, mean
 
 
-def _attributions(tmp_path, splits, digest, *, name="saliency", only=None, seed=1):
+def _attributions(
+    tmp_path, splits, digest, *, name="saliency", only=None, seed=1, checkpoint_sha256=None
+):
     rng = np.random.default_rng(seed)
     maps = {
         split: store.AttributionSplit(
@@ -57,7 +60,10 @@ def _attributions(tmp_path, splits, digest, *, name="saliency", only=None, seed=
         if only is None or split in only
     }
     path = tmp_path / f"{name}.zarr"
-    store.write_attributions(path, maps, {"name": name, "method": name, "data_hash": digest})
+    attrs = {"name": name, "method": name, "data_hash": digest}
+    if checkpoint_sha256 is not None:
+        attrs["checkpoint_sha256"] = checkpoint_sha256
+    store.write_attributions(path, maps, attrs)
     return path, maps
 
 
@@ -186,6 +192,73 @@ def test_retrain_fraction_writes_each_mode_to_its_own_record(tmp_path):
         retrain_fraction(data_path, maps_path, modes=["roar", "kar"], outputs=outputs[:1], **kwargs)
 
 
+def test_unretrained_is_the_original_model_on_the_test_images_retraining_sees(tmp_path):
+    import torch
+
+    from saliencybench.inference import accuracy, normalize
+    from saliencybench.jobkit import load_trained_model
+    from saliencybench.pipeline import train
+
+    data_path, digest, splits, _ = _dataset(tmp_path, n_train=60, n_test=30)
+    checkpoint, sidecar = tmp_path / "model.pt", tmp_path / "model.json"
+    record = train(
+        data_path,
+        model_name="small_cnn",
+        model_entry=MODEL,
+        recipe_name="standard",
+        recipe_entry={"epochs": 2, "batch_size": 16},
+        seed=0,
+        device="cpu",
+        checkpoint=checkpoint,
+        sidecar_path=sidecar,
+    )
+    maps_path, _ = _attributions(
+        tmp_path, splits, digest, checkpoint_sha256=record["checkpoint_sha256"]
+    )
+    settings = {"fill": "noise", "blur_sigma": 2.0, "mask_seed": 5, "device": "cpu"}
+    written = unretrained(
+        data_path,
+        maps_path,
+        checkpoint,
+        sidecar,
+        modes=["roar", "kar"],
+        fractions=[0.25, 0.75],
+        **settings,
+        output=tmp_path / "unretrained.json",
+    )
+    assert store.read_json(tmp_path / "unretrained.json", "record") == written
+    assert written["unmasked_accuracy"] == pytest.approx(record["test_accuracy"])
+    model, _ = load_trained_model(checkpoint, sidecar, torch.device("cpu"))
+    dataset = store.read_dataset(data_path)
+    labels = torch.as_tensor(splits["test"].labels)
+    for mode in ("roar", "kar"):
+        for fraction, label in ((0.25, "0.25"), (0.75, "0.75")):
+            # the masked test split the retrained models are tested on
+            masked = masked_dataset(
+                data_path,
+                maps_path,
+                mode=mode,
+                fraction=fraction,
+                fill="noise",
+                blur_sigma=2.0,
+                seed=5,
+            )["test"].images
+            inputs = normalize(masked, dataset.mean, dataset.std, torch.device("cpu"))
+            assert written["accuracy"][mode][label] == accuracy(model, inputs, labels)
+    foreign, _ = _attributions(tmp_path, splits, digest, name="other", checkpoint_sha256="0" * 64)
+    with pytest.raises(store.StoreError, match="maps of another checkpoint"):
+        unretrained(
+            data_path,
+            foreign,
+            checkpoint,
+            sidecar,
+            modes=["roar"],
+            fractions=[0.5],
+            **settings,
+            output=tmp_path / "x.json",
+        )
+
+
 def test_retrain_rejects_an_unmasked_store(tmp_path):
     data_path, *_ = _dataset(tmp_path)
     with pytest.raises(store.StoreError, match="not a masked dataset store"):
@@ -233,6 +306,61 @@ def _fake_results(tmp_path):
         path.write_text(json.dumps({"test_accuracy": 0.95 + 0.01 * seed}))
         baselines[seed] = path
     return results, baselines
+
+
+def _fake_unretrained(tmp_path, kar_as_retrained=False):
+    """Records as unretrained() writes them: saliency below random under ROAR, as in the
+    retrained records of ``_fake_results``; under KAR above random (against the retrained
+    order) or, with ``kar_as_retrained``, below it."""
+    paths = []
+    for method in ("saliency", "random"):
+        accuracy = {}
+        for mode in ("roar", "kar"):
+            lower = method == "saliency"
+            if mode == "kar":
+                lower = lower if kar_as_retrained else not lower
+            accuracy[mode] = {"0.1": 0.8 - 0.1 * lower, "0.5": 0.6 - 0.2 * lower}
+        record = {
+            "format": "saliencybench.roar_unretrained/1",
+            "method": method,
+            "fill": "mean",
+            "unmasked_accuracy": 0.93,
+            "accuracy": accuracy,
+        }
+        path = tmp_path / f"{method}_unretrained.json"
+        store.write_json(path, record)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("kar_as_retrained", [False, True])
+def test_rows_without_retraining_and_their_ranking_agreement(tmp_path, kar_as_retrained):
+    results, baselines = _fake_results(tmp_path)
+    unretrained_paths = _fake_unretrained(tmp_path, kar_as_retrained)
+    summary = summarize(results, baselines, unretrained=unretrained_paths)
+    value = summary["unretrained_accuracy"].sel(attribution="saliency", mode="roar", fraction=0.5)
+    assert float(value) == pytest.approx(0.4)
+    assert float(summary["unretrained_baseline"]) == pytest.approx(0.93)
+    rows = {(row["mode"], row["method"]): row for row in roar_table(summary)}
+    assert rows[("roar, not retrained", "saliency")]["50%"] == "40.0"
+    assert rows[("kar, not retrained", "random")]["0%"] == "93.0"
+    # retrained: saliency below random in both modes (the fake records' slopes)
+    assert rows[("roar", "Kendall tau, retrained vs not")]["10%"] == "+1.00"
+    assert rows[("kar", "Kendall tau, retrained vs not")]["50%"] == (
+        "+1.00" if kar_as_retrained else "-1.00"
+    )
+    png = tmp_path / "roar.png"
+    roar_figure(summary, [png], title="test")
+    with Image.open(png) as image:
+        assert image.size[1] > 700  # a second row of panels
+
+
+def test_summary_rejects_a_foreign_record_without_retraining(tmp_path):
+    results, baselines = _fake_results(tmp_path)
+    bogus = tmp_path / "bogus.json"
+    store.write_json(bogus, {"format": "saliencybench.roar/1"})
+    with pytest.raises(store.StoreError, match="not a ROAR record without retraining"):
+        summarize(results, baselines, unretrained=[bogus])
 
 
 def test_summary_table_and_figure_agree(tmp_path):

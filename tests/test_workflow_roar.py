@@ -59,11 +59,22 @@ def test_roar_grid_outputs(roar_run):
     # masked stores are written only when roar.keep_masked is set
     assert not (workdir / "results" / "masked").exists()
     rows = read_csv(workdir / roar_spec.table(*MODEL))
-    assert len(rows) == 6
-    for row in rows:
+    # per mode: 3 retrained rows, 3 rows of the original model, one Kendall tau row
+    assert len(rows) == 14
+    for row in rows[:6]:
         values = summary["accuracy"].sel({"mode": row["mode"], "attribution": row["method"]}) * 100
         mean, _ = parse_cell(row["50%"])
         assert mean == pytest.approx(float(values.sel(fraction=0.5).mean()), abs=0.005)
+    # ROAR without retraining: one job per method, the original model on the masked tests
+    assert counts["roar_unretrained"] == 3
+    unretrained = summary["unretrained_accuracy"]
+    for row in rows[6:]:
+        mode, _, kind = row["mode"].partition(", ")
+        if kind == "not retrained":
+            value = float(unretrained.sel(mode=mode, attribution=row["method"], fraction=0.5))
+            assert float(row["50%"]) == pytest.approx(100 * value, abs=0.05)
+        else:
+            assert row["method"] == "Kendall tau, retrained vs not"
     for suffix in ("png", "pdf"):
         figure = workdir / roar_spec.figure(*MODEL, suffix=suffix)
         if suffix == "png":
@@ -82,6 +93,8 @@ def test_adding_a_fraction_runs_only_the_new_jobs(roar_run, snakemake_run):
     counts = job_counts(done.stderr)
     assert "mask" not in counts and counts["retrain"] == 3
     assert "train" not in counts and "attribute" not in counts
+    # each method's job without retraining covers every fraction: it runs again
+    assert counts["roar_unretrained"] == 3
     after = _results(workdir)
     assert {key: after[key] for key in before} == before
     assert len(after) == 12

@@ -9,6 +9,7 @@ with job_log(snakemake.log[0], snakemake.threads):
     summarize_run(
         snakemake.input.results,
         snakemake.input.baselines,
+        unretrained=snakemake.input.unretrained,
         **snakemake.params.settings,
         output=snakemake.output.summary,
     )

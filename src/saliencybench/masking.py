@@ -74,6 +74,10 @@ def removal_mask(
 # --------------------------------------------------------------------------- fills
 
 
+# The road fill's noise, N(0, 0.01^2) in the normalized space: Rong et al. (2022)'s default.
+ROAD_NOISE = 0.01
+
+
 @dataclass(frozen=True)
 class FillContext:
     """What a fill may use besides the images.
@@ -91,7 +95,7 @@ class FillContext:
     blur_sigma: float
     rng: np.random.Generator
     mask: np.ndarray | None = None
-    road_noise: float = 0.01
+    road_noise: float = ROAD_NOISE
 
 
 Fill = Callable[[np.ndarray, FillContext], np.ndarray]
@@ -166,16 +170,53 @@ def fill_road(images: np.ndarray, context: FillContext) -> np.ndarray:
     """
     if context.mask is None:
         raise ValueError("the road fill needs the removal mask")
+    std = np.asarray(context.std, dtype=np.float64)
+    mean = np.asarray(context.mean, dtype=np.float64) * 255.0
+    return road_impute(
+        images, context.mask, context.rng, context.road_noise, pixel_std=std, empty_value=mean
+    )
+
+
+def road_impute(
+    images: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    noise_std: float,
+    pixel_std: np.ndarray | None = None,
+    empty_value: float | np.ndarray = 0.0,
+) -> np.ndarray:
+    """The images with the pixels of ``mask`` imputed from their neighbours, plus noise.
+
+    Args:
+        images: (N, C, H, W), normalized or in pixel levels; the imputation is linear, so it
+            commutes with a per-channel normalization.
+        mask: (N, H, W) bool, the pixels to impute (all channels).
+        noise_std: standard deviation of the Gaussian noise added to imputed values, in the
+            normalized space.
+        pixel_std: for images in pixel levels (0 to 255), the training set's per-channel
+            standard deviation in [0, 1], which converts the noise to pixel levels.
+        empty_value: the value (one, or one per channel) of an image whose every pixel is
+            removed, where no neighbour is left to impute from: the training mean, which is
+            0 in the normalized space.
+
+    Returns:
+        (N, C, H, W) float64.
+    """
     n, channels, height, width = images.shape
-    per_image = max(1, int(context.mask.reshape(n, -1).sum(1).max()))
+    per_image = max(1, int(mask.reshape(n, -1).sum(1).max())) if n else 1
     step = max(1, ROAD_PIXELS_PER_SOLVE // per_image)
     filled = np.empty((n, height, width, channels))
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        filled[start:stop] = _road_solve(images[start:stop], context.mask[start:stop])
-    unknown = context.mask
-    noise = context.rng.standard_normal((int(unknown.sum()), channels)) * context.road_noise
-    filled[unknown] += noise * np.asarray(context.std, dtype=np.float64) * 255.0
+    # An image with every pixel removed makes the system singular: it takes empty_value.
+    empty = mask.reshape(n, -1).all(1)
+    filled[empty] = np.broadcast_to(np.asarray(empty_value, dtype=np.float64), channels)
+    partial = np.flatnonzero(~empty)
+    for start in range(0, len(partial), step):
+        chunk = partial[start : start + step]
+        filled[chunk] = _road_solve(images[chunk], mask[chunk])
+    noise = rng.standard_normal((int(mask.sum()), channels)) * noise_std
+    if pixel_std is not None:
+        noise = noise * pixel_std * 255.0
+    filled[mask] += noise
     return filled.transpose(0, 3, 1, 2)
 
 

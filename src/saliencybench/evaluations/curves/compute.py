@@ -25,6 +25,7 @@ from saliencybench import store, units
 from saliencybench.evaluations.curves.spec import CURVES_FORMAT, ORDERS, curve_reductions
 from saliencybench.evaluations.curves.summary import fidelity_areas
 from saliencybench.jobkit import load_run, provenance, read_maps
+from saliencybench.masking import ROAD_NOISE, road_impute
 from saliencybench.stats import mean_interval, subset_indices
 
 
@@ -59,6 +60,12 @@ def mif_ranks(maps: Tensor, generator: torch.Generator) -> Tensor:
     return ranks
 
 
+ROAD_DESCRIPTION = (
+    f"road (noisy linear imputation, Rong et al. 2022; noise {ROAD_NOISE:g} in the "
+    "normalized space)"
+)
+
+
 @torch.no_grad()
 def perturbation_curves(
     model: nn.Module,
@@ -67,9 +74,10 @@ def perturbation_curves(
     targets: Tensor,
     *,
     steps: int = 20,
-    fill_value: float | Tensor = 0.0,
+    fill_value: float | Tensor | str = 0.0,
     batch_size: int = 256,
     seed: int = 0,
+    road_noise: float = ROAD_NOISE,
 ) -> Tensor:
     """Logits of the target class along the MIF and LIF perturbation paths.
 
@@ -80,7 +88,10 @@ def perturbation_curves(
         targets: (N,) the class whose logit is recorded.
         steps: K; the curve has K+1 points at fractions k/K.
         fill_value: value of perturbed pixels in the normalized space (0 = training mean):
-            a number, or one value per channel shaped like one input (1, C, H, W).
+            a number, or one value per channel shaped like one input (1, C, H, W); or
+            ``"road"``: each perturbed copy's removed pixels imputed from their neighbours
+            (Rong et al. 2022), one sparse solve per batch of copies on the CPU.
+        road_noise: standard deviation of the road fill's noise, in the normalized space.
         batch_size: perturbed images per forward pass.
         seed: seeds the tie-breaking among equal scores.
 
@@ -100,6 +111,11 @@ def perturbation_curves(
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     ranks = mif_ranks(maps.to(device), generator)
+    road = isinstance(fill_value, str)
+    if road and fill_value != "road":
+        raise ValueError(f"unknown fill {fill_value!r}: a value, or 'road'")
+    # the road fill's noise: its own stream, so the ranks do not depend on the fill
+    road_rng = np.random.default_rng([seed, 1])
     curves = torch.empty((n, len(ORDERS), steps + 1), dtype=torch.float32, device=device)
     flat_curves = curves.view(-1)
     # Every (image, order, step) triple is one perturbed copy; copies are built chunk by
@@ -114,7 +130,16 @@ def perturbation_curves(
         # LIF ranks are MIF ranks reversed.
         rank = torch.where(order[:, None] == 1, n_pixels - 1 - rank, rank)
         perturbed = (rank < counts[step][:, None]).view(-1, 1, height, width)
-        batch = torch.where(perturbed, fill_value, inputs[image])
+        if road:
+            imputed = road_impute(
+                inputs[image].double().cpu().numpy(),
+                perturbed[:, 0].cpu().numpy(),
+                road_rng,
+                road_noise,
+            )
+            batch = torch.as_tensor(imputed, dtype=inputs.dtype, device=device)
+        else:
+            batch = torch.where(perturbed, fill_value, inputs[image])
         logits = model(batch)
         flat_curves[start : start + len(copy)] = logits.gather(1, targets[image, None]).squeeze(1)
     return curves
@@ -157,7 +182,10 @@ def compute(
     attributions = read_maps(attribution_path, run, split, "the curves job")
     indices = subset_indices(len(run.dataset[split].labels), max_images, seed)
     inputs = run.inputs(split, indices)
-    fill = normalized_fill(fill_value, inputs, run.dataset.mean, run.dataset.std)
+    if fill_value == "road":
+        fill = fill_value
+    else:
+        fill = normalized_fill(fill_value, inputs, run.dataset.mean, run.dataset.std)
     part = attributions[split]
     # The class each map explains, as the attribute job chose it.
     targets = torch.as_tensor(part.targets[indices], device=run.device)
@@ -224,7 +252,7 @@ def compute(
             split=split,
             steps=steps,
             fill_value=fill_value,
-            fill=units.describe_fill(fill_value),
+            fill=ROAD_DESCRIPTION if fill_value == "road" else units.describe_fill(fill_value),
             seed=seed,
         ),
     )

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from saliencybench import store
-from saliencybench.evaluations.roar.spec import ROAR_FORMAT
+from saliencybench.evaluations.roar.spec import ROAR_FORMAT, UNRETRAINED_FORMAT
 from saliencybench.masking import FILLS, MODES, mask_images
 from saliencybench.paths import fraction_label
 
@@ -80,18 +80,10 @@ def masked_dataset(
     splits = {}
     removed_share = {}
     for split in store.SPLITS:
-        data = dataset[split]
-        masked, mask = mask_images(
-            data.images,
-            attributions[split].maps,
-            fraction=fraction,
-            mode=mode,
-            fill=fill,
-            mean=tuple(dataset.mean),
-            std=tuple(dataset.std),
-            seed=seed * 2 + SPLIT_SEED_OFFSET[split],
-            blur_sigma=blur_sigma,
+        masked, mask = _mask_split(
+            dataset, attributions, split, mode, fraction, fill, blur_sigma, seed
         )
+        data = dataset[split]
         splits[split] = store.DatasetSplit(masked, data.labels, data.masks)
         removed_share[split] = float(mask.mean()) if mask.size else 0.0
     name = attributions.attrs.get("name", Path(attribution_path).stem)
@@ -130,6 +122,31 @@ def masked_dataset(
         time.perf_counter() - started,
     )
     return masked_data
+
+
+def _mask_split(
+    dataset: store.DatasetStore,
+    attributions: store.AttributionStore,
+    split: str,
+    mode: str,
+    fraction: float,
+    fill: str,
+    blur_sigma: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One split masked, and its mask: each split draws from its own stream of ``seed``, so
+    the test images of :func:`masked_dataset` and of :func:`unretrained` are the same."""
+    return mask_images(
+        dataset[split].images,
+        attributions[split].maps,
+        fraction=fraction,
+        mode=mode,
+        fill=fill,
+        mean=tuple(dataset.mean),
+        std=tuple(dataset.std),
+        seed=seed * 2 + SPLIT_SEED_OFFSET[split],
+        blur_sigma=blur_sigma,
+    )
 
 
 def materialize(
@@ -272,3 +289,76 @@ def retrain_fraction(
         )
         records.append(retrain(dataset, output=output, **training))
     return records
+
+
+def unretrained(
+    data_path: str | Path,
+    attribution_path: str | Path,
+    checkpoint: str | Path,
+    sidecar_path: str | Path,
+    *,
+    modes: Sequence[str],
+    fractions: Sequence[float],
+    fill: str,
+    blur_sigma: float,
+    mask_seed: int,
+    device: str,
+    output: str | Path,
+) -> dict[str, Any]:
+    """ROAR and KAR without retraining: the original model on the masked test images.
+
+    The test images are masked exactly as for the retrained models (same fill, seed and
+    stream), so the two accuracies differ only by the retraining. Without retraining, a
+    drop in accuracy can come from the fill being foreign to the model rather than from the
+    removed evidence (Hooker et al. 2019); a fill that imitates the image around the hole,
+    such as ``road`` (Rong et al. 2022), is meant to make the two rank methods alike.
+
+    Args:
+        checkpoint, sidecar_path: the model the maps were computed on.
+        modes, fractions: the ROAR grid, as the retrain jobs run it.
+        mask_seed: the seed of :func:`masked_dataset`.
+
+    Returns:
+        The written record: accuracy per mode and fraction label, and the unmasked accuracy.
+    """
+    import torch
+
+    from saliencybench.inference import accuracy, normalize
+    from saliencybench.jobkit import load_run, read_maps, software_versions
+
+    FILLS.get(fill)
+    run = load_run(data_path, checkpoint, sidecar_path, device)
+    attributions = read_maps(attribution_path, run, "test", "ROAR without retraining")
+    labels = run.labels("test")
+    name = attributions.attrs.get("name", Path(attribution_path).stem)
+    results: dict[str, dict[str, float]] = {}
+    with torch.no_grad():
+        unmasked = accuracy(run.model, run.inputs("test"), labels)
+        for mode in modes:
+            results[mode] = {}
+            for fraction in fractions:
+                masked, _ = _mask_split(
+                    run.dataset, attributions, "test", mode, fraction, fill, blur_sigma, mask_seed
+                )
+                inputs = normalize(masked, run.dataset.mean, run.dataset.std, run.device)
+                results[mode][fraction_label(fraction)] = accuracy(run.model, inputs, labels)
+                log.info(
+                    "%s %s t=%s (fill %s), not retrained: test accuracy %.4f",
+                    name,
+                    mode,
+                    fraction_label(fraction),
+                    fill,
+                    results[mode][fraction_label(fraction)],
+                )
+    record = {
+        "format": UNRETRAINED_FORMAT,
+        "method": name,
+        "fill": fill,
+        "data_hash": run.dataset.content_hash,
+        "checkpoint_sha256": run.sidecar.get("checkpoint_sha256"),
+        "unmasked_accuracy": unmasked,
+        "accuracy": results,
+        "versions": software_versions(),
+    }
+    store.write_json(output, record)
+    return record

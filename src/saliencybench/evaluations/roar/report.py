@@ -41,6 +41,45 @@ def roar_table(summary) -> list[dict[str, str]]:
             for fraction, m, s in zip(summary["fraction"].values, mean, std, strict=True):
                 row[f"{percent(fraction)}%"] = mean_std_cell(float(m), float(s))
             rows.append(row)
+    if "unretrained_accuracy" in summary:
+        rows.extend(_unretrained_rows(summary))
+    return rows
+
+
+RANKING_ROW = "Kendall tau, retrained vs not"
+
+
+def _unretrained_rows(summary) -> list[dict[str, str]]:
+    """ROAR and KAR without retraining, and how far they rank the methods as retraining does.
+
+    One row per (mode, method) of the original model's accuracy on the masked test images,
+    then per mode the Kendall tau between the methods' mean retrained accuracy and their
+    accuracy without retraining at each fraction (1: the same order).
+    """
+    from scipy.stats import kendalltau
+
+    unmasked = float(summary["unretrained_baseline"]) * 100.0
+    fractions = summary["fraction"].values
+    rows = []
+    for mode in summary["mode"].values:
+        for method in summary["attribution"].values:
+            cell = {"mode": mode, "attribution": method}
+            values = summary["unretrained_accuracy"].sel(cell).values * 100.0
+            row = {"mode": f"{mode}, not retrained", "method": str(method), "0%": f"{unmasked:.1f}"}
+            for fraction, value in zip(fractions, values, strict=True):
+                row[f"{percent(fraction)}%"] = f"{value:.1f}"
+            rows.append(row)
+        row = {"mode": str(mode), "method": RANKING_ROW, "0%": ""}
+        retrained = summary["accuracy"].sel(mode=mode).mean("seed", skipna=True)
+        for k, fraction in enumerate(fractions):
+            first = retrained.values[:, k]
+            second = summary["unretrained_accuracy"].sel(mode=mode).values[:, k]
+            usable = np.isfinite(first) & np.isfinite(second)
+            tau = (
+                kendalltau(first[usable], second[usable]).statistic if usable.sum() > 1 else np.nan
+            )
+            row[f"{percent(fraction)}%"] = f"{tau:+.2f}" if np.isfinite(tau) else "n/a"
+        rows.append(row)
     return rows
 
 
@@ -49,15 +88,22 @@ def roar_figure(summary, outputs: Sequence[str | Path], *, title: str = "") -> N
 
     One line per method with a band of ± one standard deviation over seeds; ``random``
     and ``sobel`` are drawn as black and gray dashed baselines (Hooker et al. 2019, Fig. 4).
-    Every path in ``outputs`` gets the same figure in the format its suffix names.
+    With the original model's accuracies on the masked test images, a second row of panels
+    shows ROAR and KAR without retraining. Every path in ``outputs`` gets the same figure in
+    the format its suffix names.
     """
     plt = pyplot()
     modes = [str(mode) for mode in summary["mode"].values]
     methods = [str(method) for method in summary["attribution"].values]
     fractions = np.concatenate([[0.0], summary["fraction"].values]) * 100.0
     baseline_mean, baseline_std = mean_std(summary["baseline_accuracy"].values * 100.0)
+    unretrained = "unretrained_accuracy" in summary
     figure, axes = plt.subplots(
-        1, len(modes), figsize=(5.2 * len(modes) + 2.2, 4.2), sharey=True, squeeze=False
+        1 + unretrained,
+        len(modes),
+        figsize=(5.2 * len(modes) + 2.2, 4.2 * (1 + unretrained)),
+        sharey=True,
+        squeeze=False,
     )
     for axis, mode in zip(axes[0], modes, strict=True):
         for method in methods:
@@ -69,10 +115,27 @@ def roar_figure(summary, outputs: Sequence[str | Path], *, title: str = "") -> N
             axis.plot(fractions, mean, marker="o", markersize=3.5, label=method, **style)
             axis.fill_between(fractions, mean - std, mean + std, color=style["color"], alpha=0.15)
         axis.set_title(MODE_TITLES.get(mode, mode))
+    axes[0][0].set_ylabel("test accuracy after retraining (%)")
+    if unretrained:
+        unmasked = float(summary["unretrained_baseline"]) * 100.0
+        for axis, mode in zip(axes[1], modes, strict=True):
+            for method in methods:
+                cell = {"mode": mode, "attribution": method}
+                values = summary["unretrained_accuracy"].sel(cell).values * 100.0
+                axis.plot(
+                    fractions,
+                    np.concatenate([[unmasked], values]),
+                    marker="o",
+                    markersize=3.5,
+                    label=method,
+                    **method_style(method),
+                )
+            axis.set_title(f"{MODE_TITLES.get(mode, mode)}, not retrained")
+        axes[1][0].set_ylabel("test accuracy of the original model (%)")
+    for axis in axes.flat:
         axis.set_xlabel("pixels removed (%)")
         axis.set_xticks(fractions)
         axis.grid(alpha=0.3)
-    axes[0][0].set_ylabel("test accuracy after retraining (%)")
     save_figure(figure, outputs, title=title, legend_from=axes[0][0])
 
 

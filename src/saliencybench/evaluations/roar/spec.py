@@ -32,6 +32,8 @@ NAME = "roar"
 BASELINE_METHODS = ("random", "sobel")
 # The format of a retraining record and of the summary that gathers them.
 ROAR_FORMAT = "saliencybench.roar/1"
+# The record of the original model on the masked test images (ROAR without retraining).
+UNRETRAINED_FORMAT = "saliencybench.roar_unretrained/1"
 # Version 2 names the method dimension `attribution` (`method` is a keyword of xarray's sel).
 ROAR_SUMMARY_FORMAT = "saliencybench.roar_summary/2"
 
@@ -67,6 +69,19 @@ def result(
 ) -> str:
     """Accuracies of the models retrained on one masked dataset, all retraining seeds."""
     return f"{paths.RESULTS}/roar/{_stem(dataset, model, recipe, seed, method, mode, frac)}.json"
+
+
+def unretrained_result(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    recipe: str = "{recipe}",
+    seed="{seed}",
+    method: str = "{method}",
+) -> str:
+    """Accuracies of the original model on the masked test images of every mode and
+    fraction: ROAR and KAR without retraining."""
+    stem = paths.model_stem(dataset, model, recipe, seed)
+    return f"{paths.RESULTS}/roar/{stem}/{method}/unretrained.json"
 
 
 def summary_path(
@@ -177,6 +192,14 @@ def results(config: Mapping[str, Any], wildcards: Any) -> list[str]:
     return [result(*run, *cell) for cell in grid(config, experiment_of(config, run))]
 
 
+def unretrained_results(config: Mapping[str, Any], wildcards: Any) -> list[str]:
+    """The records without retraining of one model, one per method."""
+    run = run_of(wildcards)
+    return [
+        unretrained_result(*run, method) for method in methods(config, experiment_of(config, run))
+    ]
+
+
 def baselines(config: Mapping[str, Any], wildcards: Any) -> list[str]:
     """Sidecars of the unmasked models, one per retraining seed: the 0 % point."""
     return [
@@ -219,6 +242,19 @@ def retrain_settings(config: Mapping[str, Any], wildcards: Any) -> dict[str, Any
         "recipe_name": wildcards.recipe,
         "recipe_entry": config["recipes"][wildcards.recipe],
         "seeds": config["roar"]["seeds"],
+        "device": config["device"],
+    }
+
+
+def unretrained_settings(config: Mapping[str, Any], wildcards: Any) -> dict[str, Any]:
+    """Keyword arguments of ``compute.unretrained`` besides its paths."""
+    roar = config["roar"]
+    return {
+        "modes": roar["modes"],
+        "fractions": [float(fraction) for fraction in roar["fractions"]],
+        "fill": roar["fill"],
+        "blur_sigma": roar["blur_sigma"],
+        "mask_seed": config["seed"],
         "device": config["device"],
     }
 
