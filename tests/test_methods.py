@@ -565,6 +565,41 @@ def test_segmentations(images):
         assert labels[2, 2] != labels[9, 2] != labels[2, 9]
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "saliency",
+        "input_x_gradient",
+        "integrated_gradients",
+        "smoothgrad",
+        "guided_backprop",
+        "deconvolution",
+        "deeplift",
+        "guided_gradcam",
+    ],
+)
+def test_one_backward_pass_gives_captums_gradients_to_the_bit(name, monkeypatch, images, targets):
+    """The batch's gradients in one backward pass equal captum's one-row-at-a-time seeds."""
+    from captum._utils.gradient import compute_gradients
+
+    from saliencybench.methods import base
+
+    torch.manual_seed(0)
+    model = ConvNet().eval()
+    ours, _ = run(model, images, targets, name, batch_size=5)
+    monkeypatch.setattr(base, "batched_gradients", compute_gradients)
+    theirs, _ = run(model, images, targets, name, batch_size=5)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_batched_gradients_need_one_output_per_row(images):
+    from saliencybench.methods.base import batched_gradients
+
+    model = ConvNet().eval()
+    with pytest.raises(ValueError, match="pass a target"):
+        batched_gradients(model, (images.requires_grad_(),))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("name", NAMES)
 def test_cuda_matches_cpu(name, convnet, images, targets):

@@ -15,11 +15,10 @@ def job_log(path: str | os.PathLike[str] | None, threads: int | None = None) -> 
 
     Args:
         path: the job's log file; None logs to stderr only.
-        threads: intra-op threads for torch, as Snakemake granted them to the job.
+        threads: the threads Snakemake granted the job: torch's intra-op pool and every
+            BLAS and OpenMP pool are held to them (:func:`_thread_limits`).
     """
-    if threads:
-        # Read by torch when it is first imported, which the stages do lazily after this.
-        os.environ["OMP_NUM_THREADS"] = str(threads)
+    limits = _thread_limits(threads) if threads else contextlib.nullcontext()
     handle = open(path, "w", buffering=1) if path else None  # noqa: SIM115
     stream = handle or sys.stderr
     handler = logging.StreamHandler(stream)
@@ -29,7 +28,7 @@ def job_log(path: str | os.PathLike[str] | None, threads: int | None = None) -> 
     root.setLevel(logging.INFO)
     failure = None
     try:
-        with contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
+        with limits, contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
             yield
     except Exception as error:
         if not is_expected_failure(error):
@@ -46,6 +45,30 @@ def job_log(path: str | os.PathLike[str] | None, threads: int | None = None) -> 
     if failure is not None:
         print(failure, file=sys.stderr)
         raise SystemExit(1)
+
+
+@contextlib.contextmanager
+def _thread_limits(threads: int) -> Iterator[None]:
+    """Hold every thread pool of the job to the threads Snakemake granted it.
+
+    The adapters import numpy and torch before the job starts, and both size their pools to
+    every core when loaded: many jobs side by side (one per core on a large machine) would
+    each run a pool of every core. ``OMP_NUM_THREADS`` reaches libraries loaded later;
+    threadpoolctl limits the BLAS and OpenMP pools already loaded, and torch its own.
+    """
+    from threadpoolctl import threadpool_limits
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        if torch is not None and before is not None:
+            torch.set_num_threads(before)
 
 
 def is_expected_failure(error: BaseException) -> bool:

@@ -276,6 +276,36 @@ METHODS: Registry[type[Method]] = Registry("attribution method")
 """Attribution methods by config name."""
 
 
+def batched_gradients(
+    forward_fn: Callable,
+    inputs: tuple[Tensor, ...],
+    target_ind: Any = None,
+    additional_forward_args: Any = None,
+) -> tuple[Tensor, ...]:
+    """captum's ``compute_gradients`` with one backward pass for the whole batch.
+
+    captum unbinds the batch's target logits into one scalar per row and differentiates
+    the list, which makes one ``ones_like`` and one kernel launch per row: 6,400 for 128
+    images of 50 integration steps, 26 times the model's own forward and backward time on
+    a GPU. Seeding the backward pass with one tensor of ones is the same arithmetic (each
+    logit's gradient seed is 1), so the gradients are the same to the bit.
+    """
+    from captum._utils.common import _run_forward
+
+    with torch.autograd.set_grad_enabled(True):
+        outputs = _run_forward(forward_fn, inputs, target_ind, additional_forward_args)
+        if outputs[0].numel() != 1:
+            raise ValueError("gradients need one output per row: pass a target")
+        return torch.autograd.grad(outputs, inputs, grad_outputs=torch.ones_like(outputs))
+
+
+def one_backward(attribution):
+    """A captum gradient attribution that differentiates a batch in one backward pass
+    (:func:`batched_gradients`); returns it."""
+    attribution.gradient_func = batched_gradients
+    return attribution
+
+
 def _grad_input(inputs: Tensor) -> Tensor:
     # A detached leaf that requires grad: captum would otherwise set requires_grad on the
     # caller's tensor (and warn about it).

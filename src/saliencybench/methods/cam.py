@@ -18,6 +18,7 @@ from saliencybench.methods.base import (
     _module_name,
     _out,
     _quiet,
+    one_backward,
     register_method,
 )
 
@@ -115,7 +116,7 @@ class GuidedGradCamMethod(GradCamMethod):
 
     def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
         super().__init__(model, context, **params)
-        self._guided = GuidedBackprop(model)
+        self._guided = one_backward(GuidedBackprop(model))
 
     def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
         cam = super().attribute(inputs, target, batch_seed)

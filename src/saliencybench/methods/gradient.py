@@ -30,6 +30,7 @@ from saliencybench.methods.base import (
     _quiet,
     _real,
     _seed_global,
+    one_backward,
     register_method,
 )
 
@@ -51,7 +52,7 @@ class _GradientWrapperMethod(Method):
 
     def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
         super().__init__(model, context, **params)
-        self._captum = self.captum_class(model)
+        self._captum = one_backward(self.captum_class(model))
 
     def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
         with _quiet(*self.quiet):
@@ -81,8 +82,8 @@ class InputXGradientMethod(Method):
 
     def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
         super().__init__(model, context, **params)
-        self._captum = InputXGradient(model)
-        self._gradient = Saliency(model)
+        self._captum = one_backward(InputXGradient(model))
+        self._gradient = one_backward(Saliency(model))
 
     def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
         return _out(self._captum.attribute(_grad_input(inputs), target=target))
@@ -135,8 +136,8 @@ class IntegratedGradientsMethod(Method):
 
     def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
         super().__init__(model, context, **params)
-        self._captum = IntegratedGradients(model)
-        self._captum_local = IntegratedGradients(model, multiply_by_inputs=False)
+        self._captum = one_backward(IntegratedGradients(model))
+        self._captum_local = one_backward(IntegratedGradients(model, multiply_by_inputs=False))
 
     def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
         return self._integrate(self._captum, inputs, target)
@@ -186,7 +187,7 @@ class _NoiseTunnelMethod(Method):
 
     def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
         super().__init__(model, context, **params)
-        self._captum = NoiseTunnel(Saliency(model))
+        self._captum = NoiseTunnel(one_backward(Saliency(model)))
         lo, hi = context.input_range
         self.stdev = float(self.params["noise_level"] * (hi - lo))
 
@@ -273,8 +274,8 @@ class DeepLiftMethod(Method):
 
     def __init__(self, model: nn.Module, context: AttributionContext, **params: Any) -> None:
         super().__init__(model, context, **params)
-        self._captum = DeepLift(model)
-        self._captum_local = DeepLift(model, multiply_by_inputs=False)
+        self._captum = one_backward(DeepLift(model))
+        self._captum_local = one_backward(DeepLift(model, multiply_by_inputs=False))
 
     def attribute(self, inputs: Tensor, target: Tensor, batch_seed: int) -> Tensor:
         return self._deeplift(self._captum, inputs, target)
