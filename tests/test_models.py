@@ -21,6 +21,7 @@ from saliencybench.models import (
     with_module_metadata,
 )
 from saliencybench.registry import UnknownNameError
+from saliencybench.testing import ROOT
 
 
 def _size(name: str) -> int:
@@ -190,6 +191,37 @@ def test_errors_and_layer_lookup():
     assert classifier_layer(small) is small.fc3
     resnet = build_model("cifar_resnet18", in_channels=3, num_classes=2, image_size=32)
     assert last_conv_layer(resnet) is resnet.get_submodule("layer4.1.conv2")
+    air = build_model("airbench_cnn", in_channels=1, num_classes=2, image_size=28)
+    assert last_conv_layer(air) is air.get_submodule("blocks.2.0")
+    assert classifier_layer(air) is air.classifier
+    with pytest.raises(ModelError, match="at least 8 px"):
+        build_model("airbench_cnn", in_channels=3, num_classes=2, image_size=7)
+
+
+def test_airbench_cnn_with_the_fast_recipe_learns_shapes_anywhere_in_the_image():
+    """The default config's shapes (2,000 images of 32 px, objects at random positions) and
+    its fast recipe: at least 90 % on the test split (99 % measured, three seeds)."""
+    import yaml
+
+    from saliencybench.data import channel_stats, load_source
+    from saliencybench.inference import accuracy, normalize, seed_everything
+    from saliencybench.training import Recipe, train_model
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    entry = config["datasets"]["shapes"]
+    arrays = load_source(entry["source"], entry["options"], seed=0)
+    mean, std = channel_stats(arrays.train.images)
+    cpu = torch.device("cpu")
+    train = normalize(arrays.train.images, mean, std, cpu)
+    test = normalize(arrays.test.images, mean, std, cpu)
+    seed_everything(0)
+    model = build_model(
+        "airbench_cnn", in_channels=3, num_classes=len(set(arrays.train.labels)), image_size=32
+    )
+    labels = torch.as_tensor(arrays.train.labels)
+    recipe = Recipe.from_config(config["recipes"]["fast"])
+    train_model(model, train, labels, recipe, seed=0, log_every_epoch=lambda line: None)
+    assert accuracy(model, test, torch.as_tensor(arrays.test.labels)) >= 0.9
 
 
 # ----------------------------------------------------------------------- weights files
@@ -315,3 +347,11 @@ def test_device_error_is_one_line():
     with pytest.raises(DeviceError) as caught:
         resolve_device("cuda")
     assert str(caught.value) == "device 'cuda' requested but CUDA is not available"
+
+
+def test_the_config_schema_lists_every_registered_architecture():
+    import yaml
+
+    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+    entry = schema["properties"]["models"]["additionalProperties"]["properties"]
+    assert sorted(entry["architecture"]["enum"]) == sorted(MODELS.names())

@@ -15,6 +15,7 @@ GPU_RULES = {
     "train",
     "attribute",
     "retrain",
+    "roar_unretrained",
     "perturbation_curves",
     "robustness_metrics",
     "train_permuted_labels",

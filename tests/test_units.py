@@ -105,7 +105,8 @@ def test_config_names_the_key_and_the_accepted_forms():
     assert validate(_config(curves={"fill": "black"}))["curves"]["fill"] == "black"
     message = config_error(_config(curves={"fill": "grey"}))
     assert message.startswith("config key 'curves.fill': 'grey' is not valid; expected a")
-    assert "black or white" in message
+    assert "black or white" in message and "road" in message
+    assert validate(_config(curves={"fill": "road"}))["curves"]["fill"] == "road"
     message = config_error(_config(robustness={"infidelity": {"noise_std": {"pixel": 0}}}))
     assert "robustness.infidelity.noise_std" in message
 

@@ -24,8 +24,8 @@ def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else the CPU.
 
     On CUDA, convolutions and matrix products run in full float32: cuDNN's default TF32
-    keeps 10 bits of mantissa, which moved the infidelity of integrated gradients by a
-    fifth on a small CNN (``tests/test_cuda.py``), where float32 gives the CPU's numbers.
+    keeps 10 bits of mantissa, and the evaluations are compared with the CPU's numbers
+    (``tests/test_cuda.py``), some of them small differences of large logits.
     """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
