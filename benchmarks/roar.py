@@ -34,6 +34,29 @@ OUTSIDE_TARGET = 0.20
 THROUGHPUT_TARGET = 0.8
 
 
+def bare_training_loop(model, images, labels, recipe) -> None:
+    """The recipe's epochs, batch size and SGD settings and nothing else: no schedule, no
+    augmentation, no accounting. The peer of ``training.train_model``."""
+    import torch
+
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+    )
+    loss_fn = torch.nn.CrossEntropyLoss()
+    model.train()
+    for _ in range(recipe.epochs):
+        order = torch.randperm(len(images), device=images.device)
+        for start in range(0, len(images), recipe.batch_size):
+            index = order[start : start + recipe.batch_size]
+            loss = loss_fn(model(images[index]), labels[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+
 def bare_loop_ratio(workdir: Path, dataset: str, recipe_entry: dict, repeats: int = 3) -> float:
     """images/s of ``training.train_model`` divided by images/s of a bare SGD loop."""
     import torch
@@ -57,19 +80,7 @@ def bare_loop_ratio(workdir: Path, dataset: str, recipe_entry: dict, repeats: in
         )
 
     def bare(model) -> None:
-        optimizer = torch.optim.SGD(
-            model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=1e-4
-        )
-        loss_fn = torch.nn.CrossEntropyLoss()
-        model.train()
-        for _ in range(recipe.epochs):
-            order = torch.randperm(len(images))
-            for start in range(0, len(images), recipe.batch_size):
-                index = order[start : start + recipe.batch_size]
-                loss = loss_fn(model(images[index]), labels[index])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+        bare_training_loop(model, images, labels, recipe)
 
     def timed(run) -> float:
         best = float("inf")

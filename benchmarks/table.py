@@ -109,6 +109,9 @@ from saliencybench.models import build_model, penultimate_encodings  # noqa: E40
 from saliencybench.planning import method_params  # noqa: E402
 from saliencybench.training import Recipe, train_model  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from roar import bare_training_loop  # noqa: E402
+
 CEILING_TARGET = 0.7
 PEER_TARGET = 1.0
 QUANTUS_TARGET = 5.0
@@ -811,24 +814,8 @@ def retraining_stage(bench: Bench) -> Stage:
         train_model(bench.build(seed=0), images, labels, recipe, seed=0)
 
     def bare() -> None:
-        # benchmarks/roar.py's bare loop: same model, tensors, batch size and optimizer
-        model = bench.build(seed=0)
-        optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=recipe.lr,
-            momentum=recipe.momentum,
-            weight_decay=recipe.weight_decay,
-        )
-        loss_fn = nn.CrossEntropyLoss()
-        model.train()
-        for _ in range(recipe.epochs):
-            order = torch.randperm(len(images), device=device)
-            for start in range(0, len(images), recipe.batch_size):
-                index = order[start : start + recipe.batch_size]
-                loss = loss_fn(model(images[index]), labels[index])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+        # same model, tensors, batch size and optimizer
+        bare_training_loop(bench.build(seed=0), images, labels, recipe)
 
     seconds, _ = best_of(ours, device)
     bare_seconds, _ = best_of(bare, device)

@@ -67,7 +67,7 @@ def _thread_limits(threads: int) -> Iterator[None]:
         with threadpool_limits(limits=threads):
             yield
     finally:
-        if torch is not None and before is not None:
+        if torch is not None:
             torch.set_num_threads(before)
 
 
