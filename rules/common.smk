@@ -66,6 +66,7 @@ wildcard_constraints:
     method=_names("methods"),
     seed=r"\d+",
     mode="|".join(MODES),
+    smoothing="|".join(robustness_spec.SMOOTHINGS),
     frac="|".join(re.escape(paths.fraction_label(f)) for f in config["roar"]["fractions"]),
     reference=r"[A-Za-z0-9_-]+",
 

@@ -1,4 +1,5 @@
-# Infidelity and max-sensitivity, with SmoothGrad-smoothed variants (Yeh et al. 2019).
+# Infidelity and max-sensitivity, with SmoothGrad-smoothed variants (Yeh et al. 2019):
+# one job per method and smoothing.
 
 
 rule robustness_metrics:
@@ -12,12 +13,16 @@ rule robustness_metrics:
     params:
         settings=settings(robustness_spec.robustness_metrics_settings),
     log:
-        paths.log_file("robustness_metrics", "{dataset}/{model}/{recipe}/seed{seed}/{method}"),
+        paths.log_file(
+            "robustness_metrics", "{dataset}/{model}/{recipe}/seed{seed}/{method}/{smoothing}"
+        ),
     benchmark:
         paths.benchmark_file(
-            "robustness_metrics", "{dataset}/{model}/{recipe}/seed{seed}/{method}"
+            "robustness_metrics", "{dataset}/{model}/{recipe}/seed{seed}/{method}/{smoothing}"
         )
     threads: 1
+    # the smoothed jobs are the longest of a run: started first, they end with the others
+    priority: 20
     resources:
         gpu=gpus_per_job(),
         mem_mb=scaled_by_data(4000, per_mb=8),

@@ -152,7 +152,7 @@ def test_training_on_the_device_is_repeatable(architecture):
     recipe = Recipe(epochs=2, batch_size=32, lr=0.05, augmentation={"name": "fpa", "p": 0.5})
     states = []
     for _ in range(2):
-        seed_everything(0)
+        seed_everything(0, DEVICE)
         model = build_model(architecture, in_channels=3, num_classes=2, image_size=16)
         model = model.to(DEVICE)
         train_model(model, images, labels, recipe, seed=3, log_every_epoch=lambda line: None)
@@ -167,7 +167,7 @@ def test_training_on_the_device_learns():
     labels = (images[:, 0, :4].mean((1, 2)) > 0).long()  # the top half decides the class
     images, labels = images.to(DEVICE), labels.to(DEVICE)
     recipe = Recipe(epochs=6, batch_size=32, lr=0.05)
-    seed_everything(0)
+    seed_everything(0, DEVICE)
     model = nn.Sequential(
         nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 2)
     ).to(DEVICE)

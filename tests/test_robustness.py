@@ -406,11 +406,27 @@ def test_smoothing_lowers_sensitivity_of_the_gradient(nonlinear, noise):
     assert smoothed < plain
 
 
-def test_summary_and_table(tmp_path, linear):
+def _robustness_store(tmp_path, name, values, smoothings, stem=None):
     import xarray as xr
 
     from saliencybench import store
-    from saliencybench.evaluations.robustness.spec import ROBUSTNESS_FORMAT, SMOOTHINGS
+    from saliencybench.evaluations.robustness.spec import ROBUSTNESS_FORMAT
+
+    dataset = xr.Dataset(
+        {
+            "infidelity": (("smoothing", "scope", "sample"), values),
+            "sensitivity": (("smoothing", "scope", "sample"), values / 2),
+        },
+        coords={"smoothing": list(smoothings), "scope": ["local", "global"]},
+        attrs={"format": ROBUSTNESS_FORMAT, "name": name},
+    )
+    path = tmp_path / f"{stem or name}.zarr"
+    store.write_xarray(dataset, path)
+    return path
+
+
+def test_summary_and_table(tmp_path):
+    from saliencybench.evaluations.robustness.spec import SMOOTHINGS
 
     rng = np.random.default_rng(0)
     paths, written = [], {}
@@ -419,17 +435,7 @@ def test_summary_and_table(tmp_path, linear):
         if name == "square":
             values[1] = np.nan  # no smoothed variant
             values[:, 0] = np.nan  # no local scope
-        dataset = xr.Dataset(
-            {
-                "infidelity": (("smoothing", "scope", "sample"), values),
-                "sensitivity": (("smoothing", "scope", "sample"), values / 2),
-            },
-            coords={"smoothing": list(SMOOTHINGS), "scope": ["local", "global"]},
-            attrs={"format": ROBUSTNESS_FORMAT, "name": name},
-        )
-        path = tmp_path / f"{name}.zarr"
-        store.write_xarray(dataset, path)
-        paths.append(path)
+        paths.append(_robustness_store(tmp_path, name, values, SMOOTHINGS))
         written[name] = values
     summary = summarize(paths)
     cell = summary.sel(attribution="saliency", smoothing="none", scope="local")
@@ -441,6 +447,47 @@ def test_summary_and_table(tmp_path, linear):
     assert [row["method"] for row in rows] == ["saliency", "saliency-SG", "square"]
     assert rows[2]["SENS_MAX (local)"] == ""
     assert rows[2]["INFD square (global)"] != ""
+
+    # one store per method and smoothing (the jobs' layout): the same summary
+    split = [
+        _robustness_store(tmp_path, "saliency", written["saliency"][:1], ["none"], "s_none"),
+        _robustness_store(tmp_path, "saliency", written["saliency"][1:], ["smoothgrad"], "s_sg"),
+        _robustness_store(tmp_path, "square", written["square"][:1], ["none"], "q_none"),
+    ]
+    assert summarize(split).identical(summary)
+    with pytest.raises(ValueError, match="saliency with smoothing none is in two stores"):
+        summarize([*split, split[0]])
+
+
+def test_one_job_per_smoothing_gives_the_numbers_of_one_job_for_both(nonlinear):
+    """Each smoothing draws from its own seeded streams: splitting the job moves no digit."""
+    model, inputs, targets = nonlinear
+    inputs, targets = inputs[:12], targets[:12]
+    settings = _settings(batch_size=5, max_examples_per_batch=64)
+    for name in ("random", "saliency", "integrated_gradients"):
+        params = {"n_steps": 4} if name == "integrated_gradients" else {}
+
+        def run(smoothings, name=name, params=params):
+            return evaluate_method(
+                model,
+                inputs,
+                targets,
+                _method(name, model, **params),
+                settings,
+                seed=5,
+                input_range=CONTEXT.input_range,
+                smoothings=smoothings,
+            )
+
+        both = run(("none", "smoothgrad"))
+        # the smoothed job first, as a scheduler may start it
+        smoothed, plain = run(("smoothgrad",)), run(("none",))
+        for metric in ("infidelity", "sensitivity"):
+            assert np.isfinite(both[metric]).any()
+            np.testing.assert_array_equal(plain[metric][0], both[metric][0], err_msg=name)
+            np.testing.assert_array_equal(smoothed[metric][0], both[metric][1], err_msg=name)
+    with pytest.raises(ValueError, match="smoothing 'smoothgard'"):
+        run(("smoothgard",))
 
 
 def test_numbers_equal_a_direct_call_of_captum_metrics_with_the_same_seed(nonlinear):
@@ -579,10 +626,11 @@ def _keywords(function, *paths: str) -> set[str]:
 def test_robustness_metrics_settings_are_the_job_arguments(default_config):
     from saliencybench.evaluations.robustness import compute, spec
 
-    wildcards = _wildcards(method="saliency")
+    wildcards = _wildcards(method="saliency", smoothing="smoothgrad")
     settings = spec.robustness_metrics_settings(default_config, wildcards)
     assert set(settings) == {
         "method_name",
+        "smoothing",
         "method_entry",
         "settings",
         "seed",

@@ -208,3 +208,30 @@ def test_sgd_matches_torch_optim_exactly(momentum, nesterov, weight_decay):
         our_sgd.step(lr)
         for a, b in zip(reference.parameters(), ours.parameters(), strict=True):
             assert torch.equal(a, b)
+
+
+def test_seeding_a_cpu_job_leaves_torch_compiler_stack_unloaded():
+    """PyTorch's deterministic mode imports its compiler stack (seconds of every training
+    job's start-up); CPU kernels need no such mode, so a CPU job does not switch it on."""
+    import subprocess
+    import sys
+
+    from support import ROOT
+
+    code = (
+        "import sys, torch\n"
+        "from saliencybench.inference import seed_everything\n"
+        "seed_everything(3, 'cpu')\n"
+        "print(torch.initial_seed(), torch.are_deterministic_algorithms_enabled(),\n"
+        "      'torch._dynamo' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["3", "False", "False"]

@@ -46,7 +46,7 @@ def robustness_run(finished_snakemake):
 
 def test_robustness_outputs(robustness_run):
     workdir, done = robustness_run
-    assert job_counts(done.stderr)["robustness_metrics"] == 2
+    assert job_counts(done.stderr)["robustness_metrics"] == 3  # saliency twice, square once
     summary = read_summary(workdir / robustness_spec.summary_path(*MODEL))
     assert list(summary["attribution"].values) == ["saliency", "square"]
     assert (summary["images"].sel(attribution="saliency").values == 8).all()

@@ -38,13 +38,18 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, device: torch.device | str = "cpu") -> None:
     """Seed Python-visible RNGs and make kernels deterministic where PyTorch can.
 
     On CUDA, some backward kernels (adaptive pooling, index accumulation) add with atomics
     in whatever order the threads run: PyTorch's deterministic mode takes the ordered ones,
     and warns where none exists. cuBLAS needs a fixed workspace for the same; the variable
-    is read when its first handle is made, which no job does before this call.
+    is read when its first handle is made, which no job does before this call. On the CPU
+    the kernels are deterministic already, and the mode is left alone: switching it imports
+    torch's compiler stack, several seconds of every training job's start-up.
+
+    Args:
+        device: the device the job computes on.
     """
     import os
 
@@ -52,8 +57,9 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if torch.device(device).type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def normalize(

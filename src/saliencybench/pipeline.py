@@ -105,7 +105,7 @@ def fit(
     target_device = resolve_device(device)
     train_split, test_split = dataset["train"], dataset["test"]
     _, channels, height, _ = train_split.images.shape
-    seed_everything(seed)
+    seed_everything(seed, target_device)
     model = build_model(
         model_entry["architecture"],
         in_channels=channels,

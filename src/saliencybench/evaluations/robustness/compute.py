@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,15 +21,12 @@ from saliencybench.evaluations.robustness.spec import (
     ROBUSTNESS_FORMAT,
     SMOOTHINGS,
     STORE_DIMS,
+    UNSMOOTHED_METHODS,
 )
 from saliencybench.inference import normalized_fill, normalized_scale, pixel_bounds
 from saliencybench.methods import AttributionContext, Method, all_square_masks, square_sides
 
 log = logging.getLogger("saliencybench")
-
-# The optimal explanations are expectations over their own perturbation already; Yeh et al.
-# report them without a smoothed row, and smoothing them multiplies the cost by nt_samples.
-UNSMOOTHED_METHODS = frozenset({"square", "noisy_baseline"})
 
 
 def _seed_stream(seed: int) -> Callable[[], int]:
@@ -385,6 +382,7 @@ def evaluate_method(
     *,
     seed: int,
     input_range: tuple[float, float],
+    smoothings: Sequence[str] = SMOOTHINGS,
 ) -> dict[str, np.ndarray]:
     """Infidelity and max-sensitivity of one method, per image, scope and smoothing.
 
@@ -419,10 +417,12 @@ def evaluate_method(
             reads all but ``split`` and ``max_images``.
         seed: seeds every Monte-Carlo draw.
         input_range: (min, max) of the normalized inputs; radius and noise are shares of it.
+        smoothings: the entries of :data:`SMOOTHINGS` evaluated; each draws from its own
+            seeded streams, so one job per smoothing gives the numbers of one job for all.
 
     Returns:
-        ``infidelity`` and ``sensitivity``, float64 arrays (smoothing, scope, sample), NaN
-        where a method has no explanation in a scope or is not smoothed.
+        ``infidelity`` and ``sensitivity``, float64 arrays (smoothing, scope, sample) over
+        ``smoothings``, NaN where a method has no explanation in a scope or is not smoothed.
     """
     scopes = list(settings["scopes"])
     smoothing = settings["smoothing"]
@@ -439,10 +439,15 @@ def evaluate_method(
     exhaustive = bool(infidelity_cfg.get("exhaustive", False))
     # every square of every side, each met once per image (Yeh et al.'s code)
     squares = all_square_masks(height, width, sides, device=inputs.device) if exhaustive else None
-    shape = (len(SMOOTHINGS), len(scopes), n)
+    unknown = sorted(set(smoothings) - set(SMOOTHINGS))
+    if unknown:
+        raise ValueError(f"smoothing {unknown[0]!r}; expected one of {', '.join(SMOOTHINGS)}")
+    shape = (len(smoothings), len(scopes), n)
     results = {"infidelity": np.full(shape, np.nan), "sensitivity": np.full(shape, np.nan)}
     batch = settings["batch_size"]
-    for s, smoothed in enumerate(SMOOTHINGS):
+    for row, smoothed in enumerate(smoothings):
+        # the stream is seeded by the smoothing's place in SMOOTHINGS, not in this call's list
+        s = SMOOTHINGS.index(smoothed)
         if smoothed == "smoothgrad" and method.name in UNSMOOTHED_METHODS:
             continue
         for k, scope in enumerate(scopes):
@@ -505,15 +510,15 @@ def evaluate_method(
                     max_examples_per_batch=sensitivity_batch,
                     target=target,
                 )
-                results["infidelity"][s, k, start : start + len(x)] = infd.cpu().double().numpy()
-                results["sensitivity"][s, k, start : start + len(x)] = sens.cpu().double().numpy()
+                results["infidelity"][row, k, start : start + len(x)] = infd.cpu().double().numpy()
+                results["sensitivity"][row, k, start : start + len(x)] = sens.cpu().double().numpy()
             log.info(
                 "%s, %s scope, smoothing %s: INFD %.4g, SENS_MAX %.4g over %d images in %.1fs",
                 method.name,
                 scope,
                 smoothed,
-                np.nanmean(results["infidelity"][s, k]),
-                np.nanmean(results["sensitivity"][s, k]),
+                np.nanmean(results["infidelity"][row, k]),
+                np.nanmean(results["sensitivity"][row, k]),
                 n,
                 time.perf_counter() - started,
             )
@@ -531,6 +536,7 @@ def compute(
     method_name: str,
     method_entry: Mapping[str, Any],
     settings: Mapping[str, Any],
+    smoothing: str | None = None,
     targets_path=None,
     seed: int,
     device: str,
@@ -541,6 +547,7 @@ def compute(
 
     Args:
         method_name, method_entry: the method's name and entry in ``methods``.
+        smoothing: the one entry of :data:`SMOOTHINGS` evaluated; None: all of them.
         settings: the keys of the ``robustness`` section the job reads
             (``spec.METRICS_KEYS``), recorded in the store's attributes.
         targets_path: the method's attribution store, whose targets name the classes
@@ -549,6 +556,7 @@ def compute(
 
     The store holds ``infidelity`` and ``sensitivity`` over (smoothing, scope, sample).
     """
+    smoothings = list(SMOOTHINGS) if smoothing is None else [smoothing]
     import xarray as xr
 
     from saliencybench import store
@@ -588,21 +596,29 @@ def compute(
     )
     method = METHODS.get(choice.registered)(model, context, **choice.params)
     log.info(
-        "robustness of %s (%s) on %d %s images of %s/%s",
+        "robustness of %s (%s), smoothing %s, on %d %s images of %s/%s",
         method_name,
         choice.registered,
+        " and ".join(smoothings),
         len(inputs),
         split,
         run.sidecar.get("dataset"),
         run.sidecar.get("model"),
     )
     results = evaluate_method(
-        model, inputs, targets, method, settings, seed=seed, input_range=input_range
+        model,
+        inputs,
+        targets,
+        method,
+        settings,
+        seed=seed,
+        input_range=input_range,
+        smoothings=smoothings,
     )
     dataset_out = xr.Dataset(
         {name: (STORE_DIMS, values) for name, values in results.items()},
         coords={
-            "smoothing": list(SMOOTHINGS),
+            "smoothing": smoothings,
             "scope": list(settings["scopes"]),
             "sample": indices,
         },

@@ -27,6 +27,9 @@ ROBUSTNESS_FORMAT = "saliencybench.robustness/1"
 # Version 2 names the method dimension `attribution` (`method` is a keyword of xarray's sel).
 SUMMARY_FORMAT = "saliencybench.robustness_summary/2"
 SMOOTHINGS = ("none", "smoothgrad")
+# The optimal explanations are expectations over their own perturbation already; Yeh et al.
+# report them without a smoothed row, and smoothing them multiplies the cost by nt_samples.
+UNSMOOTHED_METHODS = frozenset({"square", "noisy_baseline"})
 PERTURBATION_OF_SCOPE = {"local": "noisy_baseline", "global": "square"}
 STORE_DIMS = ("smoothing", "scope", "sample")
 
@@ -54,10 +57,11 @@ def store_path(
     recipe: str = "{recipe}",
     seed="{seed}",
     method: str = "{method}",
+    smoothing: str = "{smoothing}",
 ) -> str:
-    """Per-image infidelity and max-sensitivity of one method and its smoothed variant."""
+    """Per-image infidelity and max-sensitivity of one method with one smoothing."""
     stem = paths.model_stem(dataset, model, recipe, seed)
-    return f"{paths.RESULTS}/robustness/{stem}/{method}.zarr"
+    return f"{paths.RESULTS}/robustness/{stem}/{method}/{smoothing}.zarr"
 
 
 def summary_path(
@@ -122,10 +126,22 @@ def targets(config: Mapping[str, Any]) -> list[str]:
     return found
 
 
+def smoothings(config: Mapping[str, Any], method: str) -> list[str]:
+    """The smoothings evaluated for ``method``: each is one job, so that a method's costly
+    SmoothGrad variant and its plain explanation run side by side."""
+    if config["methods"][method]["method"] in UNSMOOTHED_METHODS:
+        return ["none"]
+    return list(SMOOTHINGS)
+
+
 def stores(config: Mapping[str, Any], wildcards: Any) -> list[str]:
-    """Robustness stores of one model, one per method evaluated, in the table's order."""
+    """Robustness stores of one model, one per method and smoothing, in the table's order."""
     run = run_of(wildcards)
-    return [store_path(*run, method) for method in methods(config, experiment_of(config, run))]
+    return [
+        store_path(*run, method, smoothed)
+        for method in methods(config, experiment_of(config, run))
+        for smoothed in smoothings(config, method)
+    ]
 
 
 def explained_classes(config: Mapping[str, Any], wildcards: Any) -> dict[str, str]:
@@ -140,11 +156,12 @@ def explained_classes(config: Mapping[str, Any], wildcards: Any) -> dict[str, st
 
 
 def robustness_metrics_settings(config: Mapping[str, Any], wildcards: Any) -> dict[str, Any]:
-    """Keyword arguments of :func:`compute.compute`: the method, the ``robustness`` keys the
-    job reads (:data:`METRICS_KEYS`), the seed and the device."""
+    """Keyword arguments of :func:`compute.compute`: the method, the smoothing, the
+    ``robustness`` keys the job reads (:data:`METRICS_KEYS`), the seed and the device."""
     section = config["robustness"]
     return {
         "method_name": wildcards.method,
+        "smoothing": wildcards.smoothing,
         "method_entry": config["methods"][wildcards.method],
         "settings": {key: section[key] for key in METRICS_KEYS},
         "seed": config["seed"],

@@ -23,18 +23,20 @@ def summarize(paths: Sequence[str | Path]) -> Any:
     """Mean infidelity and max-sensitivity per method, smoothing and scope, with 95 % CIs.
 
     Args:
-        paths: robustness stores of one model, one per method, in the table's order.
+        paths: robustness stores of one model, one per method and smoothing (or one per
+            method holding every smoothing), methods in the table's order.
 
     Returns:
         ``xarray.Dataset`` with ``infidelity``, ``sensitivity`` and their ``*_ci`` (normal
-        approximation half-widths) and ``images`` over (method, smoothing, scope).
+        approximation half-widths) and ``images`` over (method, smoothing, scope); NaN for
+        a smoothing no store holds (the unsmoothed optimal explanations).
     """
     import xarray as xr
 
     opened = [store.read_xarray(path, ROBUSTNESS_FORMAT, "robustness store") for path in paths]
     if not opened:
         raise ValueError("no robustness stores to summarize")
-    methods = [part.attrs["name"] for part in opened]
+    methods = list(dict.fromkeys(part.attrs["name"] for part in opened))
     scopes = list(opened[0]["scope"].values)
     shape = (len(methods), len(SMOOTHINGS), len(scopes))
     variables = {
@@ -42,10 +44,18 @@ def summarize(paths: Sequence[str | Path]) -> Any:
         for key in ("infidelity", "infidelity_ci", "sensitivity", "sensitivity_ci")
     }
     images = np.zeros(shape, dtype=np.int64)
-    for m, part in enumerate(opened):
+    seen: set[tuple[str, str]] = set()
+    for path, part in zip(paths, opened, strict=True):
         if list(part["scope"].values) != scopes:
-            raise ValueError(f"{paths[m]}: scopes {list(part['scope'].values)} differ")
-        for s, smoothed in enumerate(SMOOTHINGS):
+            raise ValueError(f"{path}: scopes {list(part['scope'].values)} differ")
+        m = methods.index(part.attrs["name"])
+        for smoothed in part["smoothing"].values:
+            if (part.attrs["name"], str(smoothed)) in seen:
+                raise ValueError(
+                    f"{path}: {part.attrs['name']} with smoothing {smoothed} is in two stores"
+                )
+            seen.add((part.attrs["name"], str(smoothed)))
+            s = SMOOTHINGS.index(str(smoothed))
             for k, scope in enumerate(scopes):
                 for metric in ("infidelity", "sensitivity"):
                     values = part[metric].sel(smoothing=smoothed, scope=scope).values
