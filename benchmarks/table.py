@@ -94,6 +94,7 @@ from saliencybench.evaluations.robustness.compute import (  # noqa: E402
     square_removal,
     uniform_box,
 )
+from saliencybench.evaluations.robustness.spec import sized_for_device  # noqa: E402
 from saliencybench.inference import (  # noqa: E402
     normalized_fill,
     normalized_scale,
@@ -499,7 +500,7 @@ def infidelity_stage(bench: Bench) -> Stage:
     from captum.metrics import infidelity
 
     model, images, targets, device = bench.model, bench.images, bench.targets, bench.device
-    settings = dict(bench.config["robustness"])
+    settings = sized_for_device(bench.config["robustness"], device.type)
     if bench.args.batch_size:
         settings["batch_size"] = bench.args.batch_size
     config = settings["infidelity"]
@@ -613,7 +614,7 @@ def sensitivity_stage(bench: Bench) -> Stage:
 
     model, device = bench.model, bench.device
     images, targets = bench.first(bench.args.sensitivity_images)
-    settings = dict(bench.config["robustness"])
+    settings = sized_for_device(bench.config["robustness"], device.type)
     config = settings["sensitivity"]
     samples, chunk, n, n_steps = (
         config["n_samples"],

@@ -23,7 +23,8 @@ def test_default_config_is_valid_and_defaults_are_filled(config):
     assert config["methods"]["integrated_gradients"]["internal_batch_size"] is None
     assert config["recipes"]["standard"]["augmentation"] == {"name": "none"}
     assert config["models"]["small_cnn"] == {"architecture": "small_cnn", "weights": None}
-    assert config["experiments"][0]["methods"] == "all"
+    del config["experiments"][0]["methods"]
+    assert validate(config)["experiments"][0]["methods"] == "all"
 
 
 LOCAL_FILES = {"mnist": write_mnist}
@@ -84,7 +85,7 @@ def test_bad_fractions(config):
     bad["recipes"]["standard"]["augmentation"] = {"name": "fpa", "p1_max": 1.5}
     assert "recipes.standard.augmentation.p1_max" in config_error(bad)
     bad = copy.deepcopy(config)
-    bad["datasets"]["digits"]["options"]["test_fraction"] = 1.5
+    bad["datasets"]["mnist_sample"]["options"]["test_fraction"] = 1.5
     assert "test_fraction" in config_error(bad)
 
 
@@ -123,6 +124,19 @@ def test_roar_section(config):
 )
 def test_bad_roar_settings(config, change, expected):
     config["roar"].update(change)
+    assert expected in config_error(config)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"cpu": 2048}, "max_examples_per_batch"),
+        ({"cpu": 2048, "gpu": 4096}, "max_examples_per_batch"),
+        (0, "max_examples_per_batch"),
+    ],
+)
+def test_bad_size_per_device(config, value, expected):
+    config["robustness"]["max_examples_per_batch"] = value
     assert expected in config_error(config)
 
 

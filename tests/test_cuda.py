@@ -68,7 +68,10 @@ def test_curves_match_the_cpu(problem):
 
 
 def test_exhaustive_infidelity_and_attribution_match_the_cpu(problem):
-    """Every square once: no random draw, so the two devices must agree."""
+    """Every square once: no random draw, so the two devices must agree on the unsmoothed
+    explanation. The smoothed one averages noise from the device's own generator (captum's
+    NoiseTunnel draws on the input's device), which on CUDA is another stream than the
+    CPU's: its numbers differ by the draw, not by the arithmetic."""
     model, inputs, targets = problem
     settings = {
         "scopes": ["global"],
@@ -95,7 +98,8 @@ def test_exhaustive_infidelity_and_attribution_match_the_cpu(problem):
     # infidelity is a mean of squared differences of nearly equal logits: float32 rounding
     # moves its smallest values by a share of their size, not of the largest
     cpu, device = results[0]["infidelity"], results[1]["infidelity"]
-    np.testing.assert_allclose(device, cpu, rtol=1e-3, atol=1e-3 * np.abs(cpu).max())
+    np.testing.assert_allclose(device[0], cpu[0], rtol=1e-3, atol=1e-3 * np.abs(cpu[0]).max())
+    assert np.isfinite(device[1]).all()
 
 
 def _to(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:

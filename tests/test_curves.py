@@ -424,7 +424,7 @@ def default_config():
     from saliencybench.config import validate
 
     root = Path(__file__).resolve().parents[1]
-    return validate(yaml.safe_load((root / "config.yaml").read_text()))
+    return validate(yaml.safe_load((root / "configs" / "digits.yaml").read_text()))
 
 
 def _wildcards(**names):

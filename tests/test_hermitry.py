@@ -400,7 +400,7 @@ def test_evaluation_inputs_follow_the_masking_and_the_curves(trained_digits):
 
 @pytest.fixture
 def config():
-    return yaml.safe_load((ROOT / "config.yaml").read_text())
+    return yaml.safe_load((ROOT / "configs" / "digits.yaml").read_text())
 
 
 def test_hermitry_defaults(config):

@@ -302,7 +302,12 @@ def test_every_model_job_passes_its_margin_to_the_gate(tmp_path, balanced, job):
 
 def _wildcards():
     return SimpleNamespace(
-        dataset="digits", model="small_cnn", recipe="standard", seed="0", method="saliency"
+        dataset="mnist_sample",
+        model="small_cnn",
+        recipe="brief",
+        seed="0",
+        method="saliency",
+        smoothing="none",
     )
 
 

@@ -470,7 +470,7 @@ def test_bootstrap_interval_contains_the_mean_and_is_seeded():
 
 @pytest.fixture
 def config():
-    return yaml.safe_load((ROOT / "config.yaml").read_text())
+    return yaml.safe_load((ROOT / "configs" / "digits.yaml").read_text())
 
 
 def test_randomization_defaults(config):

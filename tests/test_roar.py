@@ -533,7 +533,7 @@ def test_ground_truth_roar_removes_the_class_and_random_does_not(tmp_path):
 
 @pytest.fixture(scope="module")
 def default_config():
-    return validate(yaml.safe_load((ROOT / "config.yaml").read_text()))
+    return validate(yaml.safe_load((ROOT / "configs" / "digits.yaml").read_text()))
 
 
 WILDCARDS = SimpleNamespace(
@@ -587,3 +587,49 @@ def test_roar_summary_settings_are_seeds_and_provenance(default_config):
 def test_roar_report_settings_are_the_title(default_config):
     settings = spec.roar_report_settings(default_config, WILDCARDS)
     assert settings == {"title": "digits / small_cnn / standard / seed 0: retrained accuracy"}
+
+
+def test_mask_only_control_reads_the_class_from_a_class_dependent_mask():
+    """A map that puts its mass where the class says gives the class away through the
+    removal mask alone; a random map does not (about chance)."""
+    from saliencybench import store
+    from saliencybench.evaluations.roar.mask_only import mask_dataset, mask_only_accuracy
+
+    rng = np.random.default_rng(0)
+    size, classes = 8, 4
+
+    def split(n):
+        labels = np.arange(n) % classes
+        images = rng.integers(0, 256, (n, 1, size, size)).astype(np.uint8)
+        return store.DatasetSplit(images, labels.astype(np.int64), None)
+
+    splits = {"train": split(400), "test": split(200)}
+    dataset = store.make_dataset(
+        splits, class_names=[str(c) for c in range(classes)], mean=[0.5], std=[0.3], source="t"
+    )
+
+    def maps(kind):
+        out = {}
+        for name, part in splits.items():
+            values = rng.random((len(part.labels), size, size)).astype(np.float32)
+            if kind == "class":  # mass in the class's quarter of the rows
+                for c in range(classes):
+                    values[part.labels == c, 2 * c : 2 * c + 2] += 10.0
+            out[name] = store.AttributionSplit(values, part.labels)
+        return store.AttributionStore("maps", out, {})
+
+    masks = mask_dataset(dataset, maps("class"), mode="roar", fraction=0.25, seed=0)
+    assert masks["train"].images.shape == (400, 1, size, size)
+    assert set(np.unique(masks["train"].images)) == {0, 255}
+    assert (masks["train"].images == 255).mean() == pytest.approx(0.25)
+    settings = {
+        "mode": "roar",
+        "fraction": 0.25,
+        "model_entry": {"architecture": "small_cnn", "weights": None},
+        "recipe_entry": {"epochs": 6, "batch_size": 32, "lr": 0.05},
+        "seeds": [0],
+    }
+    leaked = mask_only_accuracy(dataset, maps("class"), **settings)
+    unrelated = mask_only_accuracy(dataset, maps("random"), **settings)
+    assert leaked[0] > 0.9
+    assert unrelated[0] < 0.45

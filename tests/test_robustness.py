@@ -605,7 +605,7 @@ def default_config():
     from saliencybench.config import validate
 
     root = Path(__file__).resolve().parents[1]
-    return validate(yaml.safe_load((root / "config.yaml").read_text()))
+    return validate(yaml.safe_load((root / "configs" / "digits.yaml").read_text()))
 
 
 def _wildcards(**names):
@@ -654,6 +654,22 @@ def test_robustness_metrics_settings_are_the_job_arguments(default_config):
     fewer = {**default_config, "robustness": {**default_config["robustness"]}}
     fewer["robustness"]["methods"] = ["saliency"]
     assert spec.robustness_metrics_settings(fewer, wildcards) == settings
+
+
+def test_sizes_resolve_per_device_type(default_config):
+    """A CPU keeps the sizes it had as plain numbers; CUDA takes its own; a plain number
+    serves every device."""
+    from saliencybench.evaluations.robustness.spec import size_for_device, sized_for_device
+
+    section = default_config["robustness"]
+    assert section["max_examples_per_batch"] == {"cpu": 2048, "cuda": 16384}
+    cpu = sized_for_device(section, "cpu")
+    assert (cpu["batch_size"], cpu["max_examples_per_batch"]) == (32, 2048)
+    cuda = sized_for_device(section, "cuda")
+    assert (cuda["batch_size"], cuda["max_examples_per_batch"]) == (128, 16384)
+    assert cuda["infidelity"] == section["infidelity"]
+    assert size_for_device(512, "cuda") == size_for_device(512, "mps") == 512
+    assert size_for_device({"cpu": 4, "cuda": 8}, "mps") == 4
 
 
 def test_robustness_summary_settings_are_the_job_arguments(default_config):

@@ -22,6 +22,7 @@ from saliencybench.evaluations.robustness.spec import (
     SMOOTHINGS,
     STORE_DIMS,
     UNSMOOTHED_METHODS,
+    sized_for_device,
 )
 from saliencybench.inference import normalized_fill, normalized_scale, pixel_bounds
 from saliencybench.methods import AttributionContext, Method, all_square_masks, square_sides
@@ -549,7 +550,8 @@ def compute(
         method_name, method_entry: the method's name and entry in ``methods``.
         smoothing: the one entry of :data:`SMOOTHINGS` evaluated; None: all of them.
         settings: the keys of the ``robustness`` section the job reads
-            (``spec.METRICS_KEYS``), recorded in the store's attributes.
+            (``spec.METRICS_KEYS``), recorded in the store's attributes with the sizes
+            resolved for the device (``spec.SIZES_PER_DEVICE``).
         targets_path: the method's attribution store, whose targets name the classes
             explained; None: the model's predictions.
         chance_margin: a model below chance + this test accuracy is refused; None: no check.
@@ -572,6 +574,7 @@ def compute(
 
     choice = resolve_method(method_name, method_entry)
     run = load_run(data_path, checkpoint, sidecar_path, device, chance_margin=chance_margin)
+    settings = sized_for_device(settings, run.device.type)
     model = run.model
     split = settings["split"]
     all_inputs = run.inputs(split)

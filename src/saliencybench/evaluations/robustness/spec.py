@@ -48,6 +48,26 @@ METRICS_KEYS = (
 )
 
 
+# Keys whose value may be one per device type: the sizes that suit a CPU starve a GPU.
+SIZES_PER_DEVICE = ("batch_size", "max_examples_per_batch")
+
+
+def size_for_device(value: int | Mapping[str, int], device_type: str) -> int:
+    """A size given for every device (an integer) or per device type (``{cpu, cuda}``);
+    devices other than CUDA take the ``cpu`` entry."""
+    if isinstance(value, Mapping):
+        return int(value["cuda" if device_type == "cuda" else "cpu"])
+    return int(value)
+
+
+def sized_for_device(settings: Mapping[str, Any], device_type: str) -> dict[str, Any]:
+    """``settings`` with each of :data:`SIZES_PER_DEVICE` resolved for ``device_type``."""
+    return {
+        **settings,
+        **{key: size_for_device(settings[key], device_type) for key in SIZES_PER_DEVICE},
+    }
+
+
 # ----------------------------------------------------------------------- paths
 
 
