@@ -11,7 +11,7 @@ directory and prints:
   target under 20 %;
 - retraining throughput in images/s of the package's training loop against a bare loop
   (same model, tensors, batch size, optimizer; no schedule, no augmentation hooks, no
-  accounting) on the digits dataset; target at least 0.8.
+  accounting) on the experiment's dataset; target at least 0.8.
 
 Usage: python benchmarks/roar.py [--config config.yaml] [--cores N] [--keep DIR]
 """

@@ -45,6 +45,7 @@ from saliencybench.evaluations.robustness.compute import (  # noqa: E402
     square_removal,
     uniform_box,
 )
+from saliencybench.evaluations.robustness.spec import sized_for_device  # noqa: E402
 from saliencybench.inference import resolve_device  # noqa: E402
 from saliencybench.methods import METHODS, AttributionContext, square_side  # noqa: E402
 from saliencybench.models import build_model  # noqa: E402
@@ -97,6 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     settings, ig_params = configured_settings()
+    settings = sized_for_device(settings, device.type)
     sensitivity_cfg = settings["sensitivity"]
     infidelity_cfg = settings["infidelity"]
     samples = sensitivity_cfg["n_samples"]
