@@ -1,6 +1,8 @@
 """What several test files share: the repository root, the one-line config error check,
 and a tiny convolutional network with the small method parameters that keep tests quick."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,18 @@ class ConvNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(self.relu2(self.conv2(self.relu1(self.conv1(x)))))
         return self.fc(x.flatten(1))
+
+
+def fresh_python(code: str, timeout: int = 120) -> str:
+    """Run ``code`` in a new interpreter on the package's sources (nothing imported yet, as
+    a job starts) and return what it printed; a failure shows its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 from fakes import write_mnist
-from support import ROOT, config_error
+from support import ROOT, config_error, fresh_python
 
 from saliencybench.config import canonical, load_schema, validate
 from saliencybench.planning import WORKFLOW_METHOD_KEYS
@@ -347,9 +347,6 @@ def test_torchscript_archive_is_not_a_state_dict(config, tmp_path):
 
 def test_weights_check_loads_no_torch(tmp_path):
     """The check runs when the Snakefile is parsed: it reads the file without torch."""
-    import subprocess
-    import sys
-
     path = _save(tmp_path / "w.pt", _tiny_state())
     code = (
         "import sys\n"
@@ -357,15 +354,7 @@ def test_weights_check_loads_no_torch(tmp_path):
         f"print(len(read_state_dict_shapes({path!r})), "
         "sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "9 []"
+    assert fresh_python(code, timeout=60).strip() == "9 []"
 
 
 # ----------------------------------------------------------------------- device: cuda

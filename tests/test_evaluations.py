@@ -7,12 +7,10 @@ report module; the Snakefile, the summary jobs and the page job load no torch.
 from __future__ import annotations
 
 import importlib
-import subprocess
-import sys
 
 import pytest
 import yaml
-from support import ROOT
+from support import ROOT, fresh_python
 
 from saliencybench import planning
 from saliencybench.config import validate
@@ -74,13 +72,4 @@ def test_snakefile_summaries_and_page_import_no_torch():
         "html_report.method_context(config)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'captum')))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip() == "[]"
+    assert fresh_python(code).strip() == "[]"

@@ -593,7 +593,7 @@ def test_mask_only_control_reads_the_class_from_a_class_dependent_mask():
     """A map that puts its mass where the class says gives the class away through the
     removal mask alone; a random map does not (about chance)."""
     from saliencybench import store
-    from saliencybench.evaluations.roar.mask_only import mask_dataset, mask_only_accuracy
+    from saliencybench.evaluations.roar.compute import mask_dataset, mask_only_accuracy
 
     rng = np.random.default_rng(0)
     size, classes = 8, 4

@@ -213,10 +213,7 @@ def test_sgd_matches_torch_optim_exactly(momentum, nesterov, weight_decay):
 def test_seeding_a_cpu_job_leaves_torch_compiler_stack_unloaded():
     """PyTorch's deterministic mode imports its compiler stack (seconds of every training
     job's start-up); CPU kernels need no such mode, so a CPU job does not switch it on."""
-    import subprocess
-    import sys
-
-    from support import ROOT
+    from support import fresh_python
 
     code = (
         "import sys, torch\n"
@@ -225,13 +222,4 @@ def test_seeding_a_cpu_job_leaves_torch_compiler_stack_unloaded():
         "print(torch.initial_seed(), torch.are_deterministic_algorithms_enabled(),\n"
         "      'torch._dynamo' in sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["3", "False", "False"]
+    assert fresh_python(code).split() == ["3", "False", "False"]

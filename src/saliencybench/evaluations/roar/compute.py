@@ -149,6 +149,74 @@ def _mask_split(
     )
 
 
+# ----------------------------------------------------------------------- a control
+
+
+def mask_dataset(
+    dataset: store.DatasetStore,
+    attributions: store.AttributionStore,
+    *,
+    mode: str,
+    fraction: float,
+    seed: int,
+) -> store.DatasetStore:
+    """The removal masks of ROAR's (mode, fraction) as one-channel images: 255 where a pixel
+    is removed, 0 elsewhere; the same masks, tie-breaking included, as the retraining's.
+
+    A control for ROAR: where a method puts its mass may depend on the class, and then the
+    removed region's silhouette tells the class. A model trained on these masks alone (no
+    pixel values, :func:`mask_only_accuracy`) is near chance for ``random`` and as accurate
+    as the unmasked model where the mask gives the class away; a retrained accuracy near
+    it measures that leak, not the importance of what was removed.
+    """
+    from saliencybench.data import channel_stats
+
+    splits = {}
+    for split in store.SPLITS:
+        # the fill does not change which pixels are removed
+        _, mask = _mask_split(dataset, attributions, split, mode, fraction, "mean", 0.0, seed)
+        images = mask[:, None].astype(np.uint8) * 255
+        splits[split] = store.DatasetSplit(images, dataset[split].labels, None)
+    mean, std = channel_stats(splits["train"].images)
+    return store.make_dataset(
+        splits,
+        class_names=dataset.class_names,
+        mean=mean,
+        std=std,
+        source=f"ROAR removal masks ({mode}, {fraction})",
+    )
+
+
+def mask_only_accuracy(
+    dataset: store.DatasetStore,
+    attributions: store.AttributionStore,
+    *,
+    mode: str,
+    fraction: float,
+    model_entry: dict[str, Any],
+    recipe_entry: dict[str, Any],
+    seeds: Sequence[int],
+    mask_seed: int = 0,
+    device: str = "cpu",
+) -> list[float]:
+    """Test accuracy of a model trained on the removal masks alone, one per seed."""
+    from saliencybench.pipeline import fit
+
+    masks = mask_dataset(dataset, attributions, mode=mode, fraction=fraction, seed=mask_seed)
+    return [
+        fit(
+            masks,
+            model_name=model_entry["architecture"],
+            model_entry=model_entry,
+            recipe_name="mask-only",
+            recipe_entry=recipe_entry,
+            seed=int(seed),
+            device=device,
+        ).test_accuracy
+        for seed in seeds
+    ]
+
+
 def materialize(
     data_path: str | Path, attribution_path: str | Path, *, output: str | Path, **masking: Any
 ) -> str:
