@@ -4,7 +4,8 @@
 #   2. the benchmark table (benchmarks/table.py) on CUDA, for the small CNN on digits and
 #      for a ResNet-18 on 3 x 32 x 32 images;
 #   3. the default experiment with `device: cuda` in a scratch folder, then its per-rule
-#      totals (benchmarks/rule_times.py).
+#      totals (benchmarks/rule_times.py) and its tables (copied to OUTPUT/default_run_tables).
+#      RUN_CONFIG runs another config instead (e.g. a paper preset's sample variant).
 # Each phase has its own time limit, so one that overruns does not take the others with it;
 # the script prints what each measured and exits non-zero if any phase failed.
 #
@@ -24,6 +25,7 @@ export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 TESTS_LIMIT=${TESTS_LIMIT:-60}
 TABLE_LIMIT=${TABLE_LIMIT:-150}
 RUN_LIMIT=${RUN_LIMIT:-200}
+RUN_CONFIG=${RUN_CONFIG:-config.yaml}
 # DEVICE=cpu runs every phase on the CPU (the CUDA tests then compare the CPU with itself):
 # a check of this script on a machine without a GPU.
 DEVICE=${DEVICE:-cuda}
@@ -60,8 +62,10 @@ fi
 phase cuda_tests "$TESTS_LIMIT" "$PYTHON" -m pytest -q -p no:cacheprovider \
     tests/test_cuda.py tests/test_methods.py -k "cuda or test_cuda"
 
+# 128 images for the randomization stage (the table's default is a quarter of --images):
+# eleven randomized models of 32 images each leave the GPU idle between them.
 phase benchmark_table "$TABLE_LIMIT" "$PYTHON" benchmarks/table.py --device "$DEVICE" \
-    --csv "$OUTPUT/benchmark_table.csv"
+    --randomization-images 128 --csv "$OUTPUT/benchmark_table.csv"
 # A ResNet-18 on 3 x 32 x 32: where batching pays on a GPU.
 phase benchmark_table_resnet "$TABLE_LIMIT" "$PYTHON" benchmarks/table.py --device "$DEVICE" \
     --architecture cifar_resnet18 --channels 3 --size 32 --images 64 \
@@ -73,11 +77,12 @@ phase benchmark_table_resnet "$TABLE_LIMIT" "$PYTHON" benchmarks/table.py --devi
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/saliencybench-gpu-XXXXXX")
 started=$(date +%s)
 phase default_run "$RUN_LIMIT" "$PYTHON" -m snakemake --snakefile "$ROOT/Snakefile" \
-    --directory "$scratch" --configfile "$ROOT/config.yaml" --profile "$ROOT/profiles/default" \
+    --directory "$scratch" --configfile "$ROOT/$RUN_CONFIG" --profile "$ROOT/profiles/default" \
     --cores all --config device="$DEVICE" --set-threads train=1 retrain=1 train_permuted_labels=1 \
 
 [ -d "$scratch/benchmarks/rules" ] && "$PYTHON" benchmarks/rule_times.py \
     "$scratch/benchmarks/rules" --since "$started" | tee "$OUTPUT/default_run_rules.txt"
+[ -d "$scratch/results/tables" ] && cp -r "$scratch/results/tables" "$OUTPUT/default_run_tables"
 [ -f "$scratch/results/report.html" ] && echo "page written: results/report.html"
 [ "${KEEP_SCRATCH:-0}" = 1 ] && echo "scratch folder kept: $scratch" || rm -rf "$scratch"
 

@@ -804,6 +804,7 @@ def retraining_stage(bench: Bench) -> Stage:
     entry = dict(bench.config["recipes"][experiment["recipes"][0]])
     if args.epochs:
         entry["epochs"] = args.epochs
+    entry.update(args.recipe_options)
     recipe = Recipe.from_config(entry)
     generator = torch.Generator().manual_seed(2)
     shape = (args.train_images, args.channels, args.size, args.size)
@@ -849,7 +850,9 @@ def retraining_stage(bench: Bench) -> Stage:
         Figure(f"fwd+bwd+step, batch {size}", steps * size / ceiling_seconds),
         [Figure("bare PyTorch loop (roar.py)", seen / bare_seconds)],
         f"{len(images)} images x {recipe.epochs} epochs, batch {recipe.batch_size}, "
-        f"schedule {recipe.schedule}",
+        f"schedule {recipe.schedule}"
+        + "".join(f", {key} {value}" for key, value in args.recipe_options.items())
+        + (" (ours only; the loop and the ceiling in float32)" if args.recipe_options else ""),
     )
 
 
@@ -1046,12 +1049,33 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch threads on the CPU")
     parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset")
     parser.add_argument("--csv", type=Path, help="also write the table here")
+    parser.add_argument(
+        "--randomization-images",
+        type=int,
+        help="images of the randomization stage (default: a quarter of --images, at least 4)",
+    )
+    parser.add_argument(
+        "--recipe-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a recipe key for the retraining stage, a YAML value (e.g. precision=bfloat16, "
+        "channels_last=true); repeatable",
+    )
     args = parser.parse_args()
+    args.recipe_options = {}
+    for option in args.recipe_option:
+        key, separator, value = option.partition("=")
+        if not separator:
+            parser.error(f"--recipe-option takes KEY=VALUE, got {option!r}")
+        args.recipe_options[key] = yaml.safe_load(value)
     if args.images is None:
         args.images = 32 if args.quick else 128
     # the stages whose work grows with images x samples x steps use the first images only
     args.sensitivity_images = max(2, args.images // 16)
-    args.randomization_images = args.hermitry_images = max(4, args.images // 4)
+    args.hermitry_images = max(4, args.images // 4)
+    if args.randomization_images is None:
+        args.randomization_images = args.hermitry_images
     args.train_images = 320 if args.quick else DIGITS_TRAIN_IMAGES
     args.epochs = 2 if args.quick else 5
     args.candidates = 2 if args.quick else 3

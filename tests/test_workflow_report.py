@@ -7,6 +7,7 @@ import base64
 import csv
 import html
 import io
+import math
 import re
 import zipfile
 from pathlib import Path
@@ -292,3 +293,35 @@ def test_smoke_preset_plans(tmp_path, preset, snakemake_run):
     done = _plan(snakemake_run, tmp_path, ["--configfile", str(smoke), "--dry-run"])
     assert done.returncode == 0, done.stderr[-3000:]
     assert job_counts(done.stdout + done.stderr)["report"] == 1
+
+
+MNIST_TRAIN_IMAGES = 60_000  # MNIST's training split, on which the thesis trains
+SAMPLES = sorted((ROOT / "configs" / "papers" / "sample").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[path.stem for path in SAMPLES])
+def test_sample_variant_keeps_its_presets_recipe_and_optimizer_steps(
+    tmp_path, sample, snakemake_run
+):
+    """A sample variant runs its preset on the embedded data: the same methods, fill,
+    fractions and recipe, with the epochs scaled so that the number of SGD steps is the
+    paper's (within 1 %); and it plans."""
+    preset = yaml.safe_load((ROOT / "configs" / "papers" / sample.name).read_text())
+    variant = yaml.safe_load(sample.read_text())
+    assert variant["reference"] == preset["reference"]
+    assert variant["methods"] == preset["methods"]
+    for key in ("fill", "fractions", "methods"):
+        assert variant["roar"][key] == preset["roar"][key], key
+    (name, recipe), (_, paper_recipe) = (*variant["recipes"].items(), *preset["recipes"].items())
+    assert {k: v for k, v in recipe.items() if k != "epochs"} == {
+        k: v for k, v in paper_recipe.items() if k != "epochs"
+    }
+    train_images = variant["datasets"]["mnist"]["options"]["max_train"]
+    paper_steps = paper_recipe["epochs"] * math.ceil(MNIST_TRAIN_IMAGES / recipe["batch_size"])
+    steps_per_epoch = math.ceil(train_images / recipe["batch_size"])
+    assert abs(recipe["epochs"] * steps_per_epoch / paper_steps - 1) <= 0.01, name
+    done = _plan(snakemake_run, tmp_path, ["--configfile", str(sample), "--dry-run"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    methods = len(preset["roar"]["methods"]) + 2  # with the random and sobel controls
+    retrain_jobs = job_counts(done.stdout + done.stderr)["retrain"]
+    assert retrain_jobs == len(preset["roar"]["fractions"]) * methods

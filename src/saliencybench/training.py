@@ -265,6 +265,11 @@ def _cosine(total_steps: int, recipe: Recipe) -> Callable[[int], float]:
 # ----------------------------------------------------------------------- recipes
 
 
+# The recipe's ``precision``: the dtype of torch.autocast around the forward pass and the
+# loss (None: plain float32). The weights, gradients and optimizer stay in float32.
+AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16}
+
+
 @dataclass
 class Recipe:
     """Everything that defines how a model is trained; one entry of config ``recipes``."""
@@ -282,6 +287,8 @@ class Recipe:
     label_smoothing: float = 0.0
     horizontal_flip: bool = False
     augmentation: dict[str, Any] = field(default_factory=lambda: {"name": "none"})
+    precision: str = "float32"
+    channels_last: bool = False
 
     @classmethod
     def from_config(cls, entry: dict[str, Any]) -> Recipe:
@@ -293,6 +300,11 @@ class Recipe:
             )
         recipe = cls(**entry)
         SCHEDULES.get(recipe.schedule)
+        if recipe.precision not in AUTOCAST_DTYPES:
+            raise RecipeError(
+                f"recipe key 'precision' is {recipe.precision!r}; expected one of: "
+                f"{', '.join(AUTOCAST_DTYPES)}"
+            )
         build_augmentation(recipe.augmentation)
         return recipe
 
@@ -329,21 +341,33 @@ class SGD:
 
     @torch.no_grad()
     def step(self, lr: float) -> None:
+        # Multi-tensor (foreach) kernels, as torch.optim.SGD uses on CUDA: one launch per
+        # operation for all parameters instead of one per parameter, the same arithmetic
+        # element by element.
         self.lr = lr
-        for index, parameter in enumerate(self.parameters):
-            grad = parameter.grad
-            if grad is None:
-                continue
-            if self.weight_decay != 0:
-                grad = grad.add(parameter, alpha=self.weight_decay)
-            if self.momentum != 0:
-                buffer = self.buffers[index]
-                if buffer is None:
-                    buffer = self.buffers[index] = torch.clone(grad).detach()
-                else:
-                    buffer.mul_(self.momentum).add_(grad, alpha=1.0)
-                grad = grad.add(buffer, alpha=self.momentum) if self.nesterov else buffer
-            parameter.add_(grad, alpha=-lr)
+        present = [i for i, p in enumerate(self.parameters) if p.grad is not None]
+        if not present:
+            return
+        parameters = [self.parameters[i] for i in present]
+        grads = [parameters[k].grad for k in range(len(present))]
+        if self.weight_decay != 0:
+            grads = torch._foreach_add(grads, parameters, alpha=self.weight_decay)
+        if self.momentum != 0:
+            buffers = [self.buffers[i] for i in present]
+            if all(buffer is not None for buffer in buffers):
+                torch._foreach_mul_(buffers, self.momentum)
+                torch._foreach_add_(buffers, grads, alpha=1.0)
+            else:
+                for k, i in enumerate(present):
+                    if buffers[k] is None:
+                        buffers[k] = self.buffers[i] = torch.clone(grads[k]).detach()
+                    else:
+                        buffers[k].mul_(self.momentum).add_(grads[k], alpha=1.0)
+            if self.nesterov:
+                grads = torch._foreach_add(grads, buffers, alpha=self.momentum)
+            else:
+                grads = buffers
+        torch._foreach_add_(parameters, grads, alpha=-lr)
 
 
 def _flip(images: Tensor, generator: torch.Generator) -> Tensor:
@@ -399,6 +423,9 @@ def train_model(
         return warm * base_factor(step)
 
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    autocast_dtype = AUTOCAST_DTYPES[recipe.precision]
+    memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format)
     history = []
     step = 0
     for epoch in range(recipe.epochs):
@@ -412,9 +439,12 @@ def train_model(
             batch, target = images[index], labels[index]
             if recipe.horizontal_flip:
                 batch = _flip(batch, generator)
-            batch = augmentation(batch, generator)
-            logits = model(batch)
-            loss = loss_fn(logits, target)
+            batch = augmentation(batch, generator).contiguous(memory_format=memory_format)
+            with torch.autocast(
+                device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
+            ):
+                logits = model(batch)
+                loss = loss_fn(logits, target)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step(recipe.lr * factor(step))
@@ -440,5 +470,6 @@ def train_model(
             + (f" eval_acc {record['eval_accuracy']:.4f}" if "eval_accuracy" in record else "")
             + f" lr {record['lr']:.5f} {record['seconds']:.1f}s"
         )
+    model.to(memory_format=torch.contiguous_format)
     model.eval()
     return history
