@@ -892,7 +892,7 @@ def hermitry_stage(bench: Bench) -> Stage:
         Figure("capture_method + mahalanobis", rows / seconds),
         Figure(f"forward, {rows_per_pass} rows/pass", ceiling),
         [],
-        f"first {len(images)} images, one per call as the job explains them; occlusion "
+        f"first {len(images)} images, 64 per call as the job explains them; occlusion "
         f"{params['window_size']}/{params['stride']}: {rows_per_pass} rows per pass",
     )
 
@@ -1055,6 +1055,11 @@ def parse_args() -> argparse.Namespace:
         help="images of the randomization stage (default: a quarter of --images, at least 4)",
     )
     parser.add_argument(
+        "--hermitry-images",
+        type=int,
+        help="images of the hermitry stage (default: a quarter of --images, at least 4)",
+    )
+    parser.add_argument(
         "--recipe-option",
         action="append",
         default=[],
@@ -1073,9 +1078,11 @@ def parse_args() -> argparse.Namespace:
         args.images = 32 if args.quick else 128
     # the stages whose work grows with images x samples x steps use the first images only
     args.sensitivity_images = max(2, args.images // 16)
-    args.hermitry_images = max(4, args.images // 4)
+    quarter = max(4, args.images // 4)
     if args.randomization_images is None:
-        args.randomization_images = args.hermitry_images
+        args.randomization_images = quarter
+    if args.hermitry_images is None:
+        args.hermitry_images = quarter
     args.train_images = 320 if args.quick else DIGITS_TRAIN_IMAGES
     args.epochs = 2 if args.quick else 5
     args.candidates = 2 if args.quick else 3

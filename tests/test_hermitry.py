@@ -5,6 +5,7 @@ inputs, the stores and summary of one model, and config errors."""
 from __future__ import annotations
 
 import inspect
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -195,6 +196,42 @@ def test_capture_can_leave_out_the_unperturbed_image(method):
         ConvNet().eval(), images, targets, max_queries_per_image=None, **kwargs
     )
     assert all_queries.sum() == counting.rows
+
+
+@pytest.mark.parametrize("count_unperturbed", [True, False])
+@pytest.mark.parametrize("max_queries", [None, 5])
+def test_occlusion_capture_in_batches_equals_one_image_per_call(count_unperturbed, max_queries):
+    """Occlusion explains many images per call; its rows are assigned to their image by
+    position, and the capture is the one of one image per call: the same owners, counts
+    and cap draws exactly, the same rows in the same order up to the float rounding of a
+    larger batch, also for a last batch of another size."""
+    torch.manual_seed(0)
+    model = ConvNet().eval()
+    images = torch.randn(7, 3, 12, 12, generator=torch.Generator().manual_seed(4))
+    targets = torch.tensor([0, 1, 2, 0, 1, 2, 0])
+    params = {**SMALL["occlusion"], "perturbations_per_eval": 3}
+    kwargs = {
+        "method": "occlusion",
+        "params": params,
+        "context": CTX,
+        "seed": 0,
+        "max_queries_per_image": max_queries,
+        "count_unperturbed": count_unperturbed,
+    }
+    counting = Counting(model)
+    alone = capture_method(counting, images, targets, images_per_call=1, **kwargs)
+    calls_alone, counting.calls = counting.calls, 0
+    batched = capture_method(counting, images, targets, images_per_call=3, **kwargs)
+    assert np.array_equal(alone[1], batched[1]) and np.array_equal(alone[2], batched[2])
+    torch.testing.assert_close(batched[0], alone[0], rtol=1e-5, atol=1e-6)
+    assert counting.calls == math.ceil(7 / 3) * (calls_alone // 7)  # three images a pass
+
+
+def test_capture_refuses_a_method_whose_rows_do_not_follow_the_batch():
+    wrapper = EncodingCapture(ConvNet().eval())
+    wrapper.images_per_call = 3
+    with pytest.raises(HermitryError, match="a forward pass of 4 rows for 3 images"):
+        wrapper(torch.randn(4, 3, 12, 12))
 
 
 def test_capture_cap_is_a_seeded_subsample_of_the_recorded_rows():

@@ -129,6 +129,10 @@ class Method(ABC):
         channelwise: raw attributions are (N,C,H,W) and may differ per channel; False for
             channel-less methods returning (N,1,H,W), which refuse the input_* reductions.
         deterministic: the result does not depend on the batch seed.
+        queries_follow_images: every forward pass the method sends for a batch of N images
+            holds whole copies of the batch, each in image order (row r perturbs image
+            r mod N), and the rows of one image come in the order they would alone; so the
+            queries of a batch can be told apart by image (the hermitry capture).
         default_reduction: reduction used when the config names none.
         scope: ``local`` when the raw attributions are sensitivities of the output to each
             input (a gradient; the global explanation is them times x - x0), ``global`` when
@@ -147,6 +151,7 @@ class Method(ABC):
     gradient_based: ClassVar[bool] = False
     channelwise: ClassVar[bool] = True
     deterministic: ClassVar[bool] = True
+    queries_follow_images: ClassVar[bool] = False
     default_reduction: ClassVar[str] = "sum"
     scope: ClassVar[str] = "local"
     defaults: ClassVar[dict[str, Any]] = {}

@@ -32,6 +32,8 @@ class OcclusionMethod(Method):
 
     name = "occlusion"
     channelwise = False
+    # captum's feature ablation repeats the batch once per window in a forward pass
+    queries_follow_images = True
     scope = "global"
     defaults = {"window_size": None, "stride": None, "baseline": 0.0, "perturbations_per_eval": 64}
     checks = {

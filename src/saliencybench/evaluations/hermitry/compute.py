@@ -185,16 +185,27 @@ class EncodingCapture(nn.Module):
         self.model = model
         self._records: list[Tensor] = []
         self._unperturbed: list[Tensor] = []
+        self._owners: list[Tensor] = []
         self.forward_calls = 0
-        # The image being explained: rows equal to it are marked (take_unperturbed).
+        # Images per call of the method: row r of a forward pass belongs to image r mod this.
+        self.images_per_call = 1
+        # The images being explained: rows equal to their own image are marked
+        # (take_unperturbed).
         self.reference: Tensor | None = None
 
     def _record(self, module: nn.Module, args: tuple) -> None:
         self._records.append(args[0].detach().flatten(1))
 
     def forward(self, inputs: Tensor) -> Tensor:
+        if len(inputs) % self.images_per_call:
+            raise HermitryError(
+                f"a forward pass of {len(inputs)} rows for {self.images_per_call} images: the "
+                "method does not send whole copies of the batch; explain one image per call"
+            )
+        owner = torch.arange(len(inputs), device=inputs.device) % self.images_per_call
+        self._owners.append(owner)
         if self.reference is not None:
-            same = (inputs.detach() == self.reference).flatten(1).all(1)
+            same = (inputs.detach() == self.reference[owner]).flatten(1).all(1)
             self._unperturbed.append(same)
         # The hook lives only during the call: the wrapped model is left as it was.
         handle = classifier_layer(self.model).register_forward_pre_hook(self._record)
@@ -210,6 +221,12 @@ class EncodingCapture(nn.Module):
         if not records:
             return torch.zeros((0, classifier_layer(self.model).in_features))
         return torch.cat(records)
+
+    def take_owners(self) -> Tensor:
+        """The image (position in the call's batch) of each row sent since the last call,
+        (M,) int64, and forget them."""
+        owners, self._owners = self._owners, []
+        return torch.cat(owners) if owners else torch.zeros(0, dtype=torch.int64)
 
     def take_unperturbed(self) -> Tensor:
         """Which rows sent since the last call equal ``reference``, (M,) bool, and forget."""
@@ -235,15 +252,19 @@ def capture_method(
     max_queries_per_image: int | None,
     seed: int,
     count_unperturbed: bool = True,
+    images_per_call: int = 64,
 ) -> tuple[Tensor, np.ndarray, np.ndarray]:
     """Explain each image with ``method`` and capture the inputs it sends to the model.
 
-    Images are explained one per call, so every captured row belongs to one image; the
-    method still batches its own perturbations (``perturbations_per_eval``, ``batch_size``),
-    so the forward passes stay batched. The batch seed of image i is
-    ``batch_seed(context.seed, i)``, as :func:`saliencybench.methods.attribute_dataset`
-    gives it with a batch size of 1. With ``count_unperturbed`` False, rows equal to the
-    image itself (captum's Occlusion and Kernel SHAP send it once) are dropped, as the
+    A method whose queries follow the images (``queries_follow_images``: occlusion) explains
+    ``images_per_call`` images per call and its rows are assigned to their image by
+    position; the others explain one image per call, so every captured row belongs to one
+    image. The captured rows, their order and the cap's draws are the same either way.
+    The method still batches its own perturbations (``perturbations_per_eval``,
+    ``batch_size``). The batch seed of image i is ``batch_seed(context.seed, i)``, as
+    :func:`saliencybench.methods.attribute_dataset` gives it with a batch size of 1 (the
+    batched methods are deterministic). With ``count_unperturbed`` False, rows equal to
+    the image itself (captum's Occlusion and Kernel SHAP send it once) are dropped, as the
     hermitry paper counts perturbed samples only.
 
     Returns:
@@ -252,8 +273,11 @@ def capture_method(
     """
     from saliencybench.methods import METHODS, batch_seed
 
+    method_class = METHODS.get(method)
+    batched = method_class.queries_follow_images and method_class.deterministic
+    step = max(1, images_per_call) if batched else 1
     wrapper = EncodingCapture(model).eval()
-    explainer = METHODS.get(method)(wrapper, context, **dict(params or {}))
+    explainer = method_class(wrapper, context, **dict(params or {}))
     kept: list[Tensor] = []
     owners: list[np.ndarray] = []
     queries = np.zeros(len(images), dtype=np.int64)
@@ -262,18 +286,31 @@ def capture_method(
     try:
         for p in parameters:
             p.requires_grad_(False)
-        for i in range(len(images)):
-            wrapper.reference = None if count_unperturbed else images[i : i + 1]
-            explainer.attribute(images[i : i + 1], targets[i : i + 1], batch_seed(context.seed, i))
-            rows = wrapper.take()
-            if not count_unperturbed:
-                rows = rows[~wrapper.take_unperturbed().to(rows.device)]
-            queries[i] = len(rows)
-            chosen = capped(
-                len(rows), max_queries_per_image, np.random.default_rng([seed, CAPTURE_STREAM, i])
+        for start in range(0, len(images), step):
+            chunk = images[start : start + step]
+            wrapper.images_per_call = len(chunk)
+            wrapper.reference = None if count_unperturbed else chunk
+            explainer.attribute(
+                chunk, targets[start : start + step], batch_seed(context.seed, start)
             )
-            kept.append(rows[torch.as_tensor(chosen, device=rows.device)])
-            owners.append(np.full(len(chosen), i, dtype=np.int64))
+            rows = wrapper.take()
+            owner = wrapper.take_owners().to(rows.device)
+            if not count_unperturbed:
+                keep = ~wrapper.take_unperturbed().to(rows.device)
+                rows, owner = rows[keep], owner[keep]
+            # A stable sort groups each image's rows in the order they were sent.
+            order = torch.sort(owner, stable=True).indices
+            counts = torch.bincount(owner, minlength=len(chunk)).tolist()
+            for offset, image_rows in enumerate(torch.split(rows[order], counts)):
+                i = start + offset
+                queries[i] = len(image_rows)
+                chosen = capped(
+                    len(image_rows),
+                    max_queries_per_image,
+                    np.random.default_rng([seed, CAPTURE_STREAM, i]),
+                )
+                kept.append(image_rows[torch.as_tensor(chosen, device=rows.device)])
+                owners.append(np.full(len(chosen), i, dtype=np.int64))
     finally:
         for p, flag in zip(parameters, flags, strict=True):
             p.requires_grad_(flag)
