@@ -349,7 +349,7 @@ class SGD:
         if not present:
             return
         parameters = [self.parameters[i] for i in present]
-        grads = [parameters[k].grad for k in range(len(present))]
+        grads = [parameter.grad for parameter in parameters]
         if self.weight_decay != 0:
             grads = torch._foreach_add(grads, parameters, alpha=self.weight_decay)
         if self.momentum != 0:
