@@ -45,10 +45,12 @@ only (the ``dev`` extra): without it (or with ``--skip-quantus``) its columns sa
 Targets: on the CPU, ours/ceiling >= 0.7 and ours/peer >= 1 (peer: the best of the peers);
 on CUDA, ours/Quantus >= 5 on the rows with a Quantus peer, the CPU targets on the others.
 The CPU runs with ``--threads`` torch threads (1 by default, as the workflow jobs get one
-thread each and the machine may be shared). Max-sensitivity, randomization and hermitry
-use the first images only (``--images`` / 16, / 4 and / 4): the first costs images x 50
-samples x 50 steps gradient rows. The default run takes about 2.5 minutes on two CPU cores,
-``--quick`` under 1; figures vary by 10-15 % from run to run on a shared machine.
+thread each and the machine may be shared). Max-sensitivity and randomization use the
+first images only (``--images`` / 16 and / 4; ``--randomization-images`` sets the
+second): the first costs images x 50 samples x 50 steps gradient rows. The hermitry
+capture takes all images (``--hermitry-images``), as its job captures hundreds. The
+default run takes about 70 s on two CPU cores, ``--quick`` under 30 s; figures vary by
+10-15 % from run to run on a shared machine.
 
 Usage: python benchmarks/table.py [--device D] [--images N] [--batch-size B]
     [--architecture A] [--channels C] [--size S] [--quick] [--skip-quantus] [--threads T]
@@ -1057,7 +1059,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--hermitry-images",
         type=int,
-        help="images of the hermitry stage (default: a quarter of --images, at least 4)",
+        help="images of the hermitry stage (default: all of --images; the default config's "
+        "hermitry job captures 200)",
     )
     parser.add_argument(
         "--recipe-option",
@@ -1082,7 +1085,7 @@ def parse_args() -> argparse.Namespace:
     if args.randomization_images is None:
         args.randomization_images = quarter
     if args.hermitry_images is None:
-        args.hermitry_images = quarter
+        args.hermitry_images = args.images
     args.train_images = 320 if args.quick else DIGITS_TRAIN_IMAGES
     args.epochs = 2 if args.quick else 5
     args.candidates = 2 if args.quick else 3

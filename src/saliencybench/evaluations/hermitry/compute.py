@@ -304,13 +304,15 @@ def capture_method(
             for offset, image_rows in enumerate(torch.split(rows[order], counts)):
                 i = start + offset
                 queries[i] = len(image_rows)
-                chosen = capped(
-                    len(image_rows),
-                    max_queries_per_image,
-                    np.random.default_rng([seed, CAPTURE_STREAM, i]),
-                )
-                kept.append(image_rows[torch.as_tensor(chosen, device=rows.device)])
-                owners.append(np.full(len(chosen), i, dtype=np.int64))
+                if max_queries_per_image is not None and len(image_rows) > max_queries_per_image:
+                    chosen = capped(
+                        len(image_rows),
+                        max_queries_per_image,
+                        np.random.default_rng([seed, CAPTURE_STREAM, i]),
+                    )
+                    image_rows = image_rows[torch.as_tensor(chosen, device=rows.device)]
+                kept.append(image_rows)
+                owners.append(np.full(len(image_rows), i, dtype=np.int64))
     finally:
         for p, flag in zip(parameters, flags, strict=True):
             p.requires_grad_(flag)
