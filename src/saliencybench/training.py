@@ -7,6 +7,7 @@ whole batches on the device.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -440,8 +441,10 @@ def train_model(
             if recipe.horizontal_flip:
                 batch = _flip(batch, generator)
             batch = augmentation(batch, generator).contiguous(memory_format=memory_format)
-            with torch.autocast(
-                device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
+            with (
+                torch.autocast(device.type, dtype=autocast_dtype)
+                if autocast_dtype is not None
+                else contextlib.nullcontext()
             ):
                 logits = model(batch)
                 loss = loss_fn(logits, target)
