@@ -29,8 +29,8 @@ times each stage as its workflow job runs it, with the settings of ``config.yaml
    the digits training split, for 5 epochs, ``--quick`` 2 on 320 images: the rate does not
    depend on the count) against a bare PyTorch loop on the same tensors
    (``benchmarks/roar.py``: ``torch.optim.SGD``, no schedule, no accounting); images/s.
-7. **hermitry capture** (``capture_method`` of occlusion with its config parameters, one
-   image per call as the capture job explains them, and the Mahalanobis distances of the
+7. **hermitry capture** (``capture_method`` of occlusion with its config parameters, many
+   images per call as the capture job explains them, and the Mahalanobis distances of the
    captured encodings); no peer; queries/s; the ceiling runs forward passes of the mean
    number of rows of its passes.
 
@@ -81,6 +81,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from saliencybench.config import validate  # noqa: E402
 from saliencybench.evaluations.curves.compute import perturbation_curves  # noqa: E402
 from saliencybench.evaluations.hermitry.compute import (  # noqa: E402
+    CAPTURE_IMAGES_PER_CALL,
     capture_method,
     fit_classes,
     mahalanobis,
@@ -894,7 +895,8 @@ def hermitry_stage(bench: Bench) -> Stage:
         Figure("capture_method + mahalanobis", rows / seconds),
         Figure(f"forward, {rows_per_pass} rows/pass", ceiling),
         [],
-        f"first {len(images)} images, 64 per call as the job explains them; occlusion "
+        f"first {len(images)} images, {CAPTURE_IMAGES_PER_CALL} per call as the job explains "
+        f"them; occlusion "
         f"{params['window_size']}/{params['stride']}: {rows_per_pass} rows per pass",
     )
 

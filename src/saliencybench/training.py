@@ -313,8 +313,9 @@ class Recipe:
 class SGD:
     """Stochastic gradient descent with momentum, the update of ``torch.optim.SGD``.
 
-    The same arithmetic in the same order as PyTorch's single-tensor SGD (dampening 0), so
-    results are identical; the learning rate is passed to each step. It exists because
+    The same arithmetic in the same order as PyTorch's SGD (dampening 0), in its
+    multi-tensor form, so results are identical to both of its implementations; the
+    learning rate is passed to each step. It exists because
     the first use of any ``torch.optim`` optimizer imports ``torch._dynamo``, about 2 s per
     process: a third of the start-up of a short retraining job (``benchmarks/roar.py``).
     """
@@ -343,8 +344,7 @@ class SGD:
     @torch.no_grad()
     def step(self, lr: float) -> None:
         # Multi-tensor (foreach) kernels, as torch.optim.SGD uses on CUDA: one launch per
-        # operation for all parameters instead of one per parameter, the same arithmetic
-        # element by element.
+        # operation for all parameters instead of one per parameter.
         self.lr = lr
         present = [i for i, p in enumerate(self.parameters) if p.grad is not None]
         if not present:

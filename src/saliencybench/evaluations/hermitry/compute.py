@@ -234,11 +234,35 @@ class EncodingCapture(nn.Module):
         return torch.cat(marks) if marks else torch.zeros(0, dtype=torch.bool)
 
 
+# Images per call of a method whose queries follow the images (occlusion), in the capture.
+CAPTURE_IMAGES_PER_CALL = 64
+
+
 def capped(count: int, cap: int | None, rng: np.random.Generator) -> np.ndarray:
     """Sorted row indices of a seeded subsample of at most ``cap`` of ``count`` rows."""
     if cap is None or count <= cap:
         return np.arange(count)
     return np.sort(rng.choice(count, size=cap, replace=False))
+
+
+def _capped_rows(
+    rows: Tensor, owner: Tensor, counts: np.ndarray, cap: int, seed: int, first_image: int
+) -> tuple[Tensor, Tensor]:
+    """``rows`` grouped by image (``counts`` each), every image over ``cap`` cut to a seeded
+    subsample of ``cap`` (:func:`capped`, the generator of image ``first_image + offset``)."""
+    ends = np.cumsum(counts)
+    keep = np.ones(len(rows), dtype=bool)
+    for offset in np.flatnonzero(counts > cap):
+        begin = ends[offset] - counts[offset]
+        chosen = capped(
+            int(counts[offset]),
+            cap,
+            np.random.default_rng([seed, CAPTURE_STREAM, first_image + offset]),
+        )
+        keep[begin : ends[offset]] = False
+        keep[begin + chosen] = True
+    kept = torch.as_tensor(keep, device=rows.device)
+    return rows[kept], owner[kept]
 
 
 def capture_method(
@@ -252,7 +276,7 @@ def capture_method(
     max_queries_per_image: int | None,
     seed: int,
     count_unperturbed: bool = True,
-    images_per_call: int = 64,
+    images_per_call: int = CAPTURE_IMAGES_PER_CALL,
 ) -> tuple[Tensor, np.ndarray, np.ndarray]:
     """Explain each image with ``method`` and capture the inputs it sends to the model.
 
@@ -300,19 +324,13 @@ def capture_method(
                 rows, owner = rows[keep], owner[keep]
             # A stable sort groups each image's rows in the order they were sent.
             order = torch.sort(owner, stable=True).indices
-            counts = torch.bincount(owner, minlength=len(chunk)).tolist()
-            for offset, image_rows in enumerate(torch.split(rows[order], counts)):
-                i = start + offset
-                queries[i] = len(image_rows)
-                if max_queries_per_image is not None and len(image_rows) > max_queries_per_image:
-                    chosen = capped(
-                        len(image_rows),
-                        max_queries_per_image,
-                        np.random.default_rng([seed, CAPTURE_STREAM, i]),
-                    )
-                    image_rows = image_rows[torch.as_tensor(chosen, device=rows.device)]
-                kept.append(image_rows)
-                owners.append(np.full(len(image_rows), i, dtype=np.int64))
+            rows, owner = rows[order], owner[order]
+            counts = torch.bincount(owner, minlength=len(chunk)).cpu().numpy()
+            queries[start : start + len(chunk)] = counts
+            if max_queries_per_image is not None and (counts > max_queries_per_image).any():
+                rows, owner = _capped_rows(rows, owner, counts, max_queries_per_image, seed, start)
+            kept.append(rows)
+            owners.append(owner.cpu().numpy() + start)
     finally:
         for p, flag in zip(parameters, flags, strict=True):
             p.requires_grad_(flag)
